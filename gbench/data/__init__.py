@@ -1,0 +1,18 @@
+"""Datasets: one registry; every dataset yields uint8 (N, C, H, W) per split."""
+
+from gbench.data.base import SPLITS, DatasetSpec, ImageSet
+from gbench.registry import Registry
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def _register_builtin() -> None:
+    from gbench.data import digits, natural
+
+    for module in (digits, natural):
+        DATASETS.register(module.SPEC.name, module.SPEC)
+
+
+_register_builtin()
+
+__all__ = ["DATASETS", "DatasetSpec", "ImageSet", "SPLITS"]

@@ -1,0 +1,85 @@
+"""What a dataset is in gbench.
+
+Every dataset yields :class:`ImageSet`: uint8 images (N, C, H, W) with optional
+integer labels, for a fixed, documented ``train`` / ``test`` split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from gbench.errors import GbenchError
+
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """A split of a dataset held in memory.
+
+    Attributes:
+        images: uint8 (N, C, H, W), 0..255.
+        labels: int64 (N,) class indices, or None for unlabelled data.
+        classes: class names indexed by label, or None.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+    classes: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"ImageSet.images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels is not None and self.labels.shape != (self.images.shape[0],):
+            raise ValueError("ImageSet.labels must have shape (N,)")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def num_classes(self) -> int | None:
+        return None if self.classes is None else len(self.classes)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registered dataset.
+
+    Attributes:
+        name: registry name.
+        description: one line for `gbench list`.
+        profile: ``embedded`` (ships with gbench or its dependencies; works
+            offline) or ``paper`` (needs a local root).
+        load: ``load(split, root, download) -> ImageSet``.
+        shape: (C, H, W) of every image.
+        num_classes: number of labels, or None.
+        root_hint: for paper datasets, what ``--data-root`` must contain.
+    """
+
+    name: str
+    description: str
+    profile: str
+    load: Callable[[str, Path | None, bool], ImageSet]
+    shape: tuple[int, int, int]
+    num_classes: int | None = None
+    root_hint: str = ""
+
+    def availability(self, root: Path | None) -> tuple[bool, str]:
+        """Can this dataset load here? (ok, reason-if-not)."""
+        if self.profile == "embedded":
+            return True, ""
+        if root is None:
+            return False, f"needs --data-root: {self.root_hint}"
+        return True, ""
+
+    def __call__(self, split: str, root: Path | str | None = None, download: bool = False) -> ImageSet:
+        if split not in SPLITS:
+            raise GbenchError(f"unknown split {split!r} for dataset {self.name!r}: use one of {', '.join(SPLITS)}")
+        root = Path(root) if root is not None else None
+        if self.profile != "embedded" and root is None:
+            raise GbenchError(f"dataset {self.name!r} needs a local root: pass --data-root DIR ({self.root_hint})")
+        return self.load(split, root, download)
