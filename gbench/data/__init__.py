@@ -7,10 +7,10 @@ DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 
 def _register_builtin() -> None:
-    from gbench.data import digits, natural
+    from gbench.data import digits, natural, paper
 
-    for module in (digits, natural):
-        DATASETS.register(module.SPEC.name, module.SPEC)
+    for spec in (digits.SPEC, natural.SPEC, *paper.SPECS):
+        DATASETS.register(spec.name, spec)
 
 
 _register_builtin()

@@ -1,0 +1,35 @@
+"""Suites: one registry. ``quick`` and ``all`` are meta-suites over it."""
+
+from gbench.registry import Registry, UnknownNameError
+from gbench.suites.base import PRESETS, PROFILES, RunContext, Suite
+
+SUITES: Registry[Suite] = Registry("suite")
+
+META_SUITES = {
+    "quick": "a CPU-sized selection of every suite (each suite's quick_models) at the chosen preset",
+    "all": "every registered suite, every model, at the chosen preset",
+}
+
+
+def _register_builtin() -> None:
+    import importlib
+
+    for module in ():  # filled as suites land: one line per suite module
+        SUITES.register(importlib.import_module(module).SUITE.name, importlib.import_module(module).SUITE)
+
+
+def resolve(name: str) -> list[Suite]:
+    """Suite name (or meta-suite name) → the suites it runs."""
+    if name in META_SUITES:
+        return [SUITES.get(n) for n in SUITES.names()]
+    if name not in SUITES:
+        full = Registry("suite")
+        for n in [*SUITES.names(), *META_SUITES]:
+            full.register(n, None)
+        raise UnknownNameError(full.unknown_message(name))
+    return [SUITES.get(name)]
+
+
+_register_builtin()
+
+__all__ = ["META_SUITES", "PRESETS", "PROFILES", "RunContext", "SUITES", "Suite", "resolve"]

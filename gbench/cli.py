@@ -1,0 +1,137 @@
+"""The `gbench` command line.
+
+Every user error (unknown name, missing file, bad images, …) is printed as one
+line ``gbench: error: …`` on stderr with exit code 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gbench.errors import GbenchError
+from gbench.registry import UnknownNameError
+
+USER_ERRORS = (GbenchError, UnknownNameError)
+
+
+def _add_run(sub) -> None:
+    from gbench.suites import PRESETS, PROFILES
+
+    p = sub.add_parser("run", help="train, sample and score a suite; write records and leaderboard markdown",
+                       description="Run a benchmark suite: train (or resume) its models at the preset, sample, "
+                                   "score, append records under --results and regenerate the suite's markdown.")
+    p.add_argument("--suite", required=True, help="suite name, or 'quick' (a CPU-sized selection of every suite) "
+                                                  "or 'all' (every suite); see `gbench list`")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when available) [auto]")
+    p.add_argument("--profile", default="embedded", choices=PROFILES,
+                   help="embedded: offline data and shipped evaluators; paper: local CIFAR-10/MNIST/CelebA/Set5… "
+                        "with ImageNet-pretrained extractors [embedded]")
+    p.add_argument("--preset", default="quick", choices=PRESETS,
+                   help="smoke: seconds (tests); quick: CPU minutes; full: GPU, paper-like training [quick]")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="folder for checkpoints and samples [runs]")
+    p.add_argument("--results", type=Path, default=Path("leaderboards/results"),
+                   help="folder of JSON-lines records; markdown goes to its parent [leaderboards/results]")
+    p.add_argument("--seed", type=int, default=0, help="seed for training, sampling and metrics [0]")
+    p.add_argument("--data-root", type=Path, default=None, help="folder holding paper-profile datasets")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="folder holding pretrained weight files (else $GBENCH_WEIGHTS, then the torch hub cache)")
+    p.add_argument("--download", action="store_true", help="allow downloading datasets and weights")
+    p.add_argument("--allow-unverified-weights", action="store_true",
+                   help="accept weight files whose sha256 is unknown; records mark them unverified")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def cmd_run(args) -> int:
+    from gbench.runner import RunRequest, run, summary_table
+
+    records = run(RunRequest(
+        suite=args.suite, device=args.device, profile=args.profile, preset=args.preset, out=args.out,
+        results=args.results, seed=args.seed, data_root=args.data_root, download=args.download,
+        progress=not args.no_progress, allow_unverified=args.allow_unverified_weights, weights=args.weights))
+    print(summary_table(records))
+    return 0
+
+
+def _add_leaderboard(sub) -> None:
+    p = sub.add_parser("leaderboard", help="regenerate leaderboard markdown from records",
+                       description="Write one markdown file per suite, from the records under --results only.")
+    p.add_argument("--results", type=Path, default=Path("leaderboards/results"), help="records folder [leaderboards/results]")
+    p.add_argument("--out", type=Path, default=None, help="markdown folder [parent of --results]")
+
+
+def cmd_leaderboard(args) -> int:
+    from gbench.leaderboard import write_leaderboards
+
+    if not args.results.is_dir():
+        raise GbenchError(f"results folder {args.results} does not exist: run a suite first or pass --results DIR")
+    for path in write_leaderboards(args.results, args.out):
+        print(path)
+    return 0
+
+
+def _add_list(sub) -> None:
+    sub.add_parser("list", help="suites, models, metrics, datasets and extractors, and whether each can run here",
+                   description="List everything registered, with whether it can run on this machine and why not.")
+
+
+def cmd_list(args) -> int:
+    from tabulate import tabulate
+
+    from gbench.data import DATASETS
+    from gbench.features import EXTRACTORS
+    from gbench.metrics.info import METRICS
+    from gbench.suites import META_SUITES, SUITES
+    from zoo.models import MODELS
+
+    def section(title, rows, headers):
+        print(f"\n{title}\n" + tabulate(rows, headers=headers, disable_numparse=True))
+
+    section("Suites", [[n, "yes", s.description] for n, s in SUITES.items()]
+            + [[n, "yes", d] for n, d in META_SUITES.items()], ["suite", "runs here", "what it measures"])
+    section("Models (zoo)", [[n, m.family, m.description] for n, m in MODELS.items()], ["model", "family", "description"])
+    section("Metrics", [[n, m.header, m.description] for n, m in METRICS.items()], ["metric", "column", "description"])
+    rows = []
+    for n, d in DATASETS.items():
+        ok, why = d.availability(None)
+        rows.append([n, d.profile, "yes" if ok else f"no: {why}", d.description])
+    section("Datasets", rows, ["dataset", "profile", "runs here", "description"])
+    rows = []
+    for n, e in EXTRACTORS.items():
+        ok, why = e.availability()
+        rows.append([n, "yes" if ok else f"no: {why}", e.description])
+    section("Extractors", rows, ["extractor", "runs here", "description"])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gbench", description="Evaluation and benchmarking for deep generative models in vision.",
+        epilog="Start with `gbench list`, then `gbench run --suite quick`.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run(sub)
+    _add_leaderboard(sub)
+    _add_list(sub)
+    return parser
+
+
+HANDLERS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = HANDLERS[args.command]
+    try:
+        return handler(args)
+    except USER_ERRORS as e:
+        print(f"gbench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gbench: interrupted; finished records are saved, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,269 @@
+"""What a feature extractor is in gbench.
+
+An :class:`ExtractorSpec` is the registered, frozen description of a named,
+versioned extractor: what it outputs, what input it takes and which weights
+file it needs. It does no I/O until :meth:`ExtractorSpec.load`, which resolves
+and verifies the weights (:mod:`gbench.features.weights`), builds the network
+and returns an :class:`Extractor`.
+
+An :class:`Extractor` maps a uint8 image batch (N, C, H, W) to float32
+features (N, feature_dim) and logits (N, num_logits), batched under
+``torch.inference_mode()`` in eval mode. Its outputs do not depend on the batch
+size beyond float32 rounding (see :meth:`Extractor.extract`).
+
+A network plugged in here is an ``nn.Module`` whose ``forward`` takes a uint8
+batch (already on its device, channels as the spec requires) and returns
+``(features, logits)``: its preprocessing (resizing, scaling) lives inside the
+module so that it is versioned together with the weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from gbench.errors import GbenchError
+from gbench.features.weights import load_state_dict, resolve_weights, sha256_file
+from gbench.images import check_images, to_rgb
+
+OUTPUTS = ("features", "logits")
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Where an extractor's weights come from.
+
+    Attributes:
+        filename: canonical file name (searched for by the resolver).
+        sha256: known digest (64 hex digits, or a ≥ 8-digit prefix), or None.
+        url: download URL, or None for files that ship with gbench.
+        default_path: the file to use when no explicit path is given (a
+            shipped domain evaluator), or None to search ``$GBENCH_WEIGHTS``
+            and the torch hub cache.
+        hint: how to obtain the file when it is missing (appended to errors).
+    """
+
+    filename: str
+    sha256: str | None
+    url: str | None = None
+    default_path: Path | None = None
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """A registered feature extractor (no weights loaded).
+
+    Attributes:
+        name: registry name, e.g. ``inception-v3-fid``.
+        version: bumped whenever outputs change (weights, preprocessing, layer).
+        description: one line for ``gbench list``.
+        profile: ``embedded`` (works offline with gbench alone) or ``paper``
+            (needs third-party pretrained weights).
+        feature_dim: d of ``features`` (N, d).
+        num_logits: K of ``logits`` (N, K).
+        input: human-readable description of the accepted images.
+        channels: 3 → RGB network (1-channel input is repeated to 3);
+            1 → grayscale network (3-channel input is an error).
+        image_size: required (H, W), or None when the network resizes itself.
+        build: ``build() -> nn.Module`` with random weights and no I/O.
+        weights: ``weights() -> WeightsInfo``; a function so that a shipped
+            manifest is read only when needed, never at import time.
+        load_weights: ``load_weights(net, state_dict)``, for networks whose
+            parameter names are not the file's (default: ``net.load_state_dict``).
+    """
+
+    name: str
+    version: str
+    description: str
+    profile: str
+    feature_dim: int
+    num_logits: int
+    input: str
+    channels: int
+    image_size: tuple[int, int] | None
+    build: Callable[[], nn.Module]
+    weights: Callable[[], WeightsInfo]
+    load_weights: Callable[[nn.Module, dict], None] | None = None
+
+    @property
+    def weights_sha256(self) -> str | None:
+        """The known digest of the weights file (full or prefix), or None."""
+        return self.weights().sha256
+
+    def resolve(self, weights_path=None, allow_download: bool = False,
+                allow_unverified: bool = False) -> tuple[Path, bool]:
+        """(path, verified) of the weights file; see :func:`resolve_weights`."""
+        info = self.weights()
+        explicit = weights_path if weights_path is not None else info.default_path
+        if weights_path is None and info.default_path is not None and not Path(info.default_path).is_file():
+            raise GbenchError(f"{self.name}: shipped weights file {info.default_path} is missing: {info.hint}")
+        return resolve_weights(info.filename, info.sha256, explicit_path=explicit,
+                               allow_download=allow_download, url=info.url,
+                               allow_unverified=allow_unverified)
+
+    def availability(self) -> tuple[bool, str]:
+        """Can this extractor load here without downloading? (ok, reason-if-not).
+
+        Hashes the weights file (cached in memory), so ``gbench list`` reports
+        a corrupt or foreign file as unavailable rather than as ready.
+        """
+        try:
+            self.resolve(allow_download=False, allow_unverified=False)
+        except GbenchError as e:
+            return False, str(e)
+        return True, ""
+
+    def load(self, device: str | torch.device = "cpu", weights_path=None, allow_download: bool = False,
+             allow_unverified: bool = False, channels_last: bool = False, bf16: bool = False) -> "Extractor":
+        """Resolve and verify the weights, build the network, return an :class:`Extractor`.
+
+        Args:
+            device: where the network runs.
+            weights_path: explicit weights file (or directory holding it);
+                wins over every other location.
+            allow_download: fetch a missing file into the torch hub cache.
+            allow_unverified: accept a file whose sha256 does not match (the
+                extractor then reports ``verified=False``).
+            channels_last, bf16: CUDA-only speed options (see :class:`Extractor`).
+
+        Raises:
+            GbenchError: weights missing or refused, or options the device does not support.
+        """
+        path, verified = self.resolve(weights_path, allow_download, allow_unverified)
+        state = load_state_dict(path)
+        net = self.build()
+        try:
+            if self.load_weights is not None:
+                self.load_weights(net, state)
+            else:
+                net.load_state_dict(state)
+        except RuntimeError as e:  # missing/unexpected keys or shape mismatch
+            first = str(e).strip().splitlines()[0]
+            raise GbenchError(f"weights file {path} does not fit {self.name} ({first}): "
+                              f"use the file {self.weights().filename}") from None
+        return Extractor(self, net, weights_sha256=sha256_file(path), verified=verified,
+                         device=device, channels_last=channels_last, bf16=bf16)
+
+
+class Extractor:
+    """A loaded extractor: uint8 images → float32 features and logits.
+
+    Attributes:
+        spec: the :class:`ExtractorSpec` it was built from.
+        name, version, feature_dim, num_logits: from the spec.
+        weights_sha256: sha256 of the weights file actually loaded (also when
+            unverified, so a record can say exactly which file it used), or
+            None for random weights.
+        verified: True iff that digest matched the known one.
+        device: where the network runs.
+    """
+
+    def __init__(self, spec: ExtractorSpec, net: nn.Module, *, weights_sha256: str | None, verified: bool,
+                 device: str | torch.device = "cpu", channels_last: bool = False, bf16: bool = False):
+        self.spec = spec
+        self.device = torch.device(device)
+        if (channels_last or bf16) and self.device.type != "cuda":
+            raise GbenchError(f"channels_last and bf16 are CUDA-only options, but the device is {self.device}: "
+                              "drop them or run on a CUDA device")
+        self.channels_last = channels_last
+        self.bf16 = bf16
+        self.weights_sha256 = weights_sha256
+        self.verified = verified
+        net = net.eval().requires_grad_(False).to(self.device)
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        self.net = net
+
+    name = property(lambda self: self.spec.name)
+    version = property(lambda self: self.spec.version)
+    feature_dim = property(lambda self: self.spec.feature_dim)
+    num_logits = property(lambda self: self.spec.num_logits)
+
+    @property
+    def precision(self) -> str:
+        return "bf16-autocast" if self.bf16 else "float32"
+
+    def info(self) -> dict:
+        """What a record must say about the extractor that produced its numbers."""
+        return {"extractor": self.name, "extractor_version": self.version,
+                "weights_sha256": self.weights_sha256, "weights_verified": self.verified,
+                "precision": self.precision}
+
+    def prepare(self, images) -> torch.Tensor:
+        """Validate a batch and give it the channels the network needs.
+
+        Returns uint8 (N, spec.channels, H, W). Raises GbenchError for anything
+        but uint8 (N, C, H, W) with C in {1, 3}, for RGB input to a grayscale
+        network and for a size the network cannot take.
+        """
+        x = check_images(images)
+        if x.dtype != torch.uint8:  # check_images converts floats only with a declared range
+            raise GbenchError(f"{self.name} takes uint8 images")
+        if self.spec.channels == 3:
+            x = to_rgb(x)
+        elif x.shape[1] != self.spec.channels:
+            raise GbenchError(f"{self.name} takes {self.spec.input}, got {x.shape[1]} channels: "
+                              "convert the images to grayscale first")
+        if self.spec.image_size is not None and tuple(x.shape[-2:]) != tuple(self.spec.image_size):
+            raise GbenchError(f"{self.name} takes {self.spec.input}, got {tuple(x.shape[-2:])} pixels: "
+                              f"use images of size {self.spec.image_size[0]}×{self.spec.image_size[1]}")
+        return x
+
+    def extract(self, images, batch_size: int = 64, want: Sequence[str] = OUTPUTS) -> dict[str, torch.Tensor]:
+        """Features and/or logits of an image batch.
+
+        Args:
+            images: uint8 (N, C, H, W), numpy or torch, any device.
+            batch_size: images per forward pass; affects speed and memory only.
+            want: any of ``"features"`` (N, feature_dim) and ``"logits"`` (N, num_logits).
+
+        Returns:
+            {name: float32 CPU tensor} for each name in ``want``. float32 is the
+            network's own precision; metric states accumulate in float64.
+
+        Batch-size independence: every image is processed independently (eval
+        mode, no batch statistics). On CPU the results are equal up to float32
+        rounding: the convolution backend may pick a different blocking for a
+        different batch size, which reorders float32 sums (observed ≤ 1e-6
+        relative; tests allow 1e-5).
+        """
+        want = tuple(want)
+        bad = [w for w in want if w not in OUTPUTS]
+        if bad or not want:
+            raise GbenchError(f"unknown extractor output(s) {bad or want}: choose from {', '.join(OUTPUTS)}")
+        if batch_size < 1:
+            raise GbenchError(f"batch_size must be ≥ 1, got {batch_size}")
+        x = self.prepare(images)
+        out: dict[str, list[torch.Tensor]] = {w: [] for w in want}
+        with torch.inference_mode():
+            for start in range(0, x.shape[0], batch_size):
+                batch = x[start:start + batch_size].to(self.device)
+                if self.channels_last:
+                    batch = batch.contiguous(memory_format=torch.channels_last)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16):
+                    feats, logits = self.net(batch)
+                got = {"features": feats, "logits": logits}
+                for w in want:
+                    out[w].append(got[w].float().cpu())
+        result = {w: torch.cat(v) for w, v in out.items()}
+        dims = {"features": self.feature_dim, "logits": self.num_logits}
+        for w, t in result.items():  # a network that disagrees with its spec is a bug
+            assert t.shape == (x.shape[0], dims[w]), f"{self.name} {w}: {tuple(t.shape)}"
+        return result
+
+    def features(self, images, batch_size: int = 64) -> torch.Tensor:
+        """float32 (N, feature_dim) features of uint8 images (N, C, H, W)."""
+        return self.extract(images, batch_size, want=("features",))["features"]
+
+    def logits(self, images, batch_size: int = 64) -> torch.Tensor:
+        """float32 (N, num_logits) logits of uint8 images (N, C, H, W)."""
+        return self.extract(images, batch_size, want=("logits",))["logits"]
+
+    def __repr__(self) -> str:
+        state = "verified" if self.verified else "UNVERIFIED"
+        return f"Extractor({self.name} v{self.version}, {state}, device={self.device})"

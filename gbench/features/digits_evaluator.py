@@ -1,0 +1,261 @@
+"""`digits-evaluator`: a small CNN classifier that stands in for Inception on `digits`.
+
+Inception's ImageNet features do not fit 32×32 grayscale handwriting (and its
+weights are not on an offline machine), so the `embedded` profile measures
+FID/KID/precision-recall in this network's feature space and the Inception
+Score with its class logits, as is customary for MNIST-like data.
+
+Network (input uint8 (N, 1, 32, 32), scaled to [-1, 1]):
+
+    conv3×3 1→32,  BN, ReLU, maxpool 2   → 32 × 16 × 16
+    conv3×3 32→64, BN, ReLU, maxpool 2   → 64 × 8 × 8
+    conv3×3 64→64, BN, ReLU, global mean → 64           = features (post-ReLU)
+    dropout 0.2 (training only), linear 64→10           = logits
+
+The features are the global average of the last ReLU maps, like Inception's
+pool3: 64 dimensions, so the covariance of a few hundred samples is full rank
+(tests check this on the 359-image test split).
+
+Training (:func:`train_digits_evaluator`, recipe in :class:`TrainRecipe`):
+only the digits TRAIN split (1,438 images); AdamW, cosine learning-rate decay,
+cross-entropy; every batch randomly rotated, scaled and shifted (a little)
+so that the evaluator generalizes and does not reject a generated digit for
+being slightly off-centre. All randomness comes from ``seed``; on CPU the
+result is bitwise reproducible for a given torch version and thread count.
+
+The trained weights ship in ``gbench/features/weights/digits-evaluator.safetensors``
+with their sha256, test accuracy and recipe in ``manifest.json``; loading
+verifies the digest, so a tampered or stale file is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gbench.errors import GbenchError
+from gbench.features.base import ExtractorSpec, WeightsInfo
+from gbench.images import uint8_to_float
+
+NAME = "digits-evaluator"
+VERSION = "1"
+FILENAME = "digits-evaluator.safetensors"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+MANIFEST = "manifest.json"
+FEATURE_DIM = 64
+NUM_CLASSES = 10
+
+
+class DigitsEvaluator(nn.Module):
+    """The CNN above. ``forward(uint8 (N, 1, 32, 32)) -> (features (N, 64), logits (N, 10))``."""
+
+    def __init__(self):
+        super().__init__()
+
+        def block(cin: int, cout: int) -> list[nn.Module]:
+            # BN makes training fast and insensitive to the learning rate; in
+            # eval mode it is a fixed affine map, so outputs stay per-image.
+            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+        self.body = nn.Sequential(
+            *block(1, 32), nn.MaxPool2d(2),
+            *block(32, 64), nn.MaxPool2d(2),
+            *block(64, FEATURE_DIM),
+        )
+        self.dropout = nn.Dropout(0.2)
+        self.fc = nn.Linear(FEATURE_DIM, NUM_CLASSES)
+
+    def forward_float(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """float (N, 1, 32, 32) in [-1, 1] → (features (N, 64), logits (N, 10))."""
+        feats = self.body(x).mean(dim=(2, 3))
+        return feats, self.fc(self.dropout(feats))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_float(uint8_to_float(x))
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class TrainRecipe:
+    """Everything that determines the trained weights (recorded in the manifest)."""
+
+    seed: int = 0
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 3e-3               # AdamW peak learning rate, cosine-decayed to 0 per step
+    weight_decay: float = 1e-4
+    max_rotation_deg: float = 12.0  # augmentation: uniform in ±max
+    max_scale: float = 0.10         # uniform zoom in 1 ± max
+    max_shift_px: float = 2.0       # uniform shift in ±max pixels per axis
+
+
+def augment(x: torch.Tensor, recipe: TrainRecipe, gen: torch.Generator) -> torch.Tensor:
+    """Random rotation, zoom and shift of float images (N, 1, H, W) in [-1, 1].
+
+    Sampled with bilinear interpolation; pixels that come from outside the
+    image are background (-1, i.e. no ink).
+    """
+    n, _, h, w = x.shape
+    u = torch.rand(n, 4, generator=gen) * 2 - 1  # uniform in [-1, 1]
+    angle = u[:, 0] * math.radians(recipe.max_rotation_deg)
+    scale = 1 + u[:, 1] * recipe.max_scale
+    # affine_grid works in normalized coordinates where the image spans [-1, 1].
+    tx, ty = u[:, 2] * recipe.max_shift_px * 2 / w, u[:, 3] * recipe.max_shift_px * 2 / h
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    # grid_sample pads with 0; shift so that 0 is the background value.
+    return F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
+
+
+def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> float:
+    """Top-1 accuracy of ``net`` (eval mode) on uint8 images (N, 1, 32, 32)."""
+    net.eval()
+    correct = 0
+    with torch.inference_mode():
+        for i in range(0, len(images), batch_size):
+            _, logits = net(images[i:i + batch_size])
+            correct += int((logits.argmax(1) == labels[i:i + batch_size]).sum())
+    return correct / len(images)
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Write via ``write(tmp_path)`` to a temporary file beside ``path``, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def train_digits_evaluator(seed: int = 0, epochs: int = 30, out_dir: str | Path | None = None,
+                           log: Callable[[str], None] | None = print) -> dict:
+    """Train the digits evaluator and write its weights and manifest entry.
+
+    Args:
+        seed: seeds weight initialization, batch order, augmentation and dropout.
+        epochs: passes over the 1,438 training images.
+        out_dir: where to write ``digits-evaluator.safetensors`` and update
+            ``manifest.json`` (other entries are kept); default: the package's
+            own weights directory, i.e. what ``gbench`` ships.
+        log: called with one progress line per epoch; None for silence.
+
+    Returns:
+        The manifest entry written: name, version, file, sha256, bytes,
+        test_accuracy, train_accuracy, recipe, torch_version, ...
+
+    Both files are written atomically (temporary file + ``os.replace``).
+    """
+    from gbench.data import digits
+    from safetensors.torch import save_file
+
+    recipe = TrainRecipe(seed=seed, epochs=epochs)
+    out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train, test = digits.load("train"), digits.load("test")
+
+    # Fork the global RNG: initialization and dropout draw from it, and the
+    # caller's random state must not change because we trained a model.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        net = DigitsEvaluator()
+        opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+        n = len(train)
+        steps_per_epoch = math.ceil(n / recipe.batch_size)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=recipe.epochs * steps_per_epoch)
+        x_all = uint8_to_float(train.images)
+        for epoch in range(recipe.epochs):
+            net.train()
+            perm = torch.randperm(n, generator=gen)
+            total = 0.0
+            for i in range(0, n, recipe.batch_size):
+                idx = perm[i:i + recipe.batch_size]
+                _, logits = net.forward_float(augment(x_all[idx], recipe, gen))
+                loss = F.cross_entropy(logits, train.labels[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                total += float(loss) * len(idx)
+            if log is not None:
+                log(f"epoch {epoch + 1}/{recipe.epochs}  loss {total / n:.4f}  "
+                    f"test accuracy {accuracy(net, test.images, test.labels):.4f}")
+
+    net.eval()
+    state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
+    weights_path = out_dir / FILENAME
+    _atomic_write(weights_path, lambda tmp: save_file(state, tmp, metadata={"name": NAME, "version": VERSION}))
+
+    from gbench.features.weights import sha256_file
+
+    entry = {
+        "name": NAME,
+        "version": VERSION,
+        "file": FILENAME,
+        "sha256": sha256_file(weights_path),
+        "bytes": weights_path.stat().st_size,
+        "num_params": sum(p.numel() for p in net.parameters()),
+        "feature_dim": FEATURE_DIM,
+        "num_logits": NUM_CLASSES,
+        "train_accuracy": accuracy(net, train.images, train.labels),
+        "test_accuracy": accuracy(net, test.images, test.labels),
+        "data": "digits train split (1,438 images); accuracy on the digits test split (359 images)",
+        "recipe": asdict(recipe) | {"optimizer": "AdamW", "schedule": "cosine per step to 0",
+                                    "loss": "cross-entropy", "dropout": 0.2,
+                                    "augmentation": "random rotation, zoom, shift (bilinear)"},
+        "torch_version": torch.__version__,
+        "command": f"gbench evaluators train digits --seed {seed} --epochs {epochs}",
+    }
+    manifest_path = out_dir / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest[NAME] = entry
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    _atomic_write(manifest_path, lambda tmp: Path(tmp).write_text(text))
+    if log is not None:
+        log(f"wrote {weights_path} ({entry['bytes']} bytes, sha256 {entry['sha256']}), "
+            f"test accuracy {entry['test_accuracy']:.4f}")
+    return entry
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def _weights() -> WeightsInfo:
+    """The shipped file and its digest from the shipped manifest (read on demand)."""
+    hint = "reinstall gbench, or retrain it with `gbench evaluators train digits`"
+    manifest_path = WEIGHTS_DIR / MANIFEST
+    try:
+        sha = json.loads(manifest_path.read_text())[NAME]["sha256"]
+    except (OSError, ValueError, KeyError):
+        raise GbenchError(f"{NAME}: no sha256 for it in {manifest_path}: {hint}") from None
+    return WeightsInfo(filename=FILENAME, sha256=sha, url=None, default_path=WEIGHTS_DIR / FILENAME, hint=hint)
+
+
+SPEC = ExtractorSpec(
+    name=NAME,
+    version=VERSION,
+    description="small CNN trained on the digits train split; 64-d pooled features, 10 class logits",
+    profile="embedded",
+    feature_dim=FEATURE_DIM,
+    num_logits=NUM_CLASSES,
+    input="uint8 (N, 1, 32, 32) grayscale digits, ink bright on a dark background",
+    channels=1,
+    image_size=(32, 32),
+    build=DigitsEvaluator,
+    weights=_weights,
+)

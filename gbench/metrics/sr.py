@@ -1,0 +1,196 @@
+"""PSNR and SSIM as super-resolution papers compute them.
+
+The protocol of SR tables (EDSR, RCAN, ESRGAN, SwinIR; the BasicSR evaluation
+code and the MATLAB scripts before it):
+
+* images are uint8 0..255 — a network's float output is quantized first, exactly
+  as if it had been saved to PNG (a float input is accepted only with its
+  ``value_range`` declared, and is then quantized with
+  :func:`gbench.images.float_to_uint8`);
+* optionally only the luma Y of ITU-R BT.601 is compared, computed as MATLAB's
+  ``rgb2ycbcr`` does (:func:`rgb_to_y`);
+* ``crop_border`` pixels are removed from every side (the scale factor, by
+  convention: the border of an upscaled image is unreliable);
+* the peak value is 255 for RGB and for Y alike (even though Y lies in 16..235).
+
+Both metrics return one float64 value per image, on the device of the input.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from gbench.errors import GbenchError
+from gbench.images import as_tensor, check_images
+
+PEAK = 255.0
+
+# Wang et al. 2004, Sec. III-C: an 11×11 circular-symmetric Gaussian window with
+# σ = 1.5, K1 = 0.01, K2 = 0.03, L = 255.
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+
+# MATLAB rgb2ycbcr (ITU-R BT.601, studio swing): Y = 16 + (65.481 R + 128.553 G
+# + 24.966 B) with R, G, B in [0, 1]; for 0..255 inputs the weights are divided by 255.
+_Y_OFFSET = 16.0
+_Y_WEIGHTS = (65.481, 128.553, 24.966)
+
+
+def rgb_to_y(img) -> torch.Tensor:
+    """Luma Y of ITU-R BT.601 exactly as MATLAB's ``rgb2ycbcr`` computes it, unrounded.
+
+    Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 for R, G, B in 0..255,
+    i.e. MATLAB's formula for R, G, B in [0, 1] expressed on the 0..255 scale;
+    Y lies in [16, 235].
+
+    Y is kept as float64 and **not** rounded to an integer. MATLAB's
+    ``rgb2ycbcr`` on a uint8 image would round Y, but the evaluation code most SR
+    numbers come from (BasicSR / ESRGAN ``to_y_channel``) keeps Y as float, and
+    so do we. The difference is up to ±0.5 gray level per pixel, which moves
+    PSNR at the level of a few hundredths of a dB.
+
+    Args:
+        img: (N, 3, H, W) RGB, uint8 or float on the 0..255 scale, numpy or torch.
+
+    Returns:
+        float64 (N, 1, H, W) in [16, 235] on the device of ``img``.
+    """
+    x = as_tensor(img)
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise GbenchError(f"rgb_to_y needs RGB images (N, 3, H, W), got shape {tuple(x.shape)}: "
+                          "pass a 3-channel batch (grayscale images are already luma)")
+    x = x.to(torch.float64)
+    w = torch.tensor(_Y_WEIGHTS, dtype=torch.float64, device=x.device).view(1, 3, 1, 1) / 255.0
+    return _Y_OFFSET + (x * w).sum(dim=1, keepdim=True)
+
+
+def _prepare(fn: str, a, b, crop_border: int, y_channel: bool,
+             value_range: tuple[float, float] | None, min_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate a pair of batches and return them as float64 (N, C', H', W'), cropped (and Y if asked)."""
+    ta = check_images(a, name=f"{fn} input a", value_range=value_range)
+    tb = check_images(b, name=f"{fn} input b", value_range=value_range)
+    if ta.shape != tb.shape:
+        raise GbenchError(f"{fn}: a has shape {tuple(ta.shape)} but b has {tuple(tb.shape)}: compare each "
+                          "restored image with a reference of the same size (mod-crop the HR image to a "
+                          "multiple of the scale with gbench.metrics.resize.mod_crop)")
+    if ta.device != tb.device:
+        raise GbenchError(f"{fn}: a is on {ta.device} but b is on {tb.device}: move both to one device")
+    if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
+        raise GbenchError(f"{fn}: crop_border must be a non-negative int (the SR scale factor), got {crop_border!r}")
+    h, w = ta.shape[2], ta.shape[3]
+    hc, wc = h - 2 * crop_border, w - 2 * crop_border
+    if hc < min_size or wc < min_size:
+        need = f"at least {min_size}×{min_size} (the SSIM window)" if min_size > 1 else "non-empty"
+        raise GbenchError(f"{fn}: crop_border={crop_border} leaves {max(hc, 0)}×{max(wc, 0)} of the {h}×{w} "
+                          f"images, need {need}: use a smaller crop_border or larger images")
+    c = crop_border
+    ta = ta[:, :, c:h - c, c:w - c]
+    tb = tb[:, :, c:h - c, c:w - c]
+    if y_channel and ta.shape[1] == 3:
+        return rgb_to_y(ta), rgb_to_y(tb)
+    return ta.to(torch.float64), tb.to(torch.float64)
+
+
+def psnr(a, b, crop_border: int = 0, y_channel: bool = False,
+         value_range: tuple[float, float] | None = None) -> torch.Tensor:
+    """Peak signal-to-noise ratio per image, as SR tables report it.
+
+    PSNR = 10 · log10(255² / MSE), MSE the mean squared difference over all
+    channels and pixels of one image (after cropping, on Y if ``y_channel``),
+    computed in float64. Identical images have MSE 0 and PSNR ``+inf``
+    (returned as is, not clamped, so that a perfect match is visible; average
+    with care).
+
+    Args:
+        a, b: uint8 (N, C, H, W), C in {1, 3}, numpy or torch; same shape and
+            device. The metric is symmetric in ``a`` and ``b``.
+        crop_border: pixels removed from each of the four sides before
+            comparing (by convention the SR scale factor).
+        y_channel: compare only the BT.601 luma Y (:func:`rgb_to_y`) of RGB
+            images; ignored for grayscale (C = 1).
+        value_range: the (low, high) range of float inputs; float inputs are
+            quantized to uint8 as PNG saving does before comparing. Float input
+            without it is an error (a range is never guessed).
+
+    Returns:
+        float64 tensor (N,) in dB, on the device of the input; ``inf`` where the
+        two images are equal.
+
+    Raises:
+        GbenchError: shape, dtype, channel or device mismatch, undeclared float
+            range, NaN/Inf, or a crop_border that leaves no pixel.
+    """
+    x, y = _prepare("psnr", a, b, crop_border, y_channel, value_range, min_size=1)
+    mse = (x - y).square().mean(dim=(1, 2, 3))
+    return 10.0 * torch.log10(PEAK ** 2 / mse)
+
+
+def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA, device=None) -> torch.Tensor:
+    """The 1-D normalized Gaussian g (size,), float64; the SSIM window is outer(g, g).
+
+    Same taps as MATLAB's ``fspecial('gaussian', 11, 1.5)`` (whose 2-D window is
+    this outer product) and as ``scipy.ndimage.gaussian_filter(sigma=1.5,
+    truncate=3.5)`` that scikit-image uses.
+    """
+    r = (size - 1) / 2
+    k = torch.arange(size, dtype=torch.float64, device=device) - r
+    g = torch.exp(-(k ** 2) / (2 * sigma ** 2))
+    return g / g.sum()
+
+
+def _filter_valid(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian filter of every channel of x (N, K, H, W), 'valid' output (N, K, H−10, W−10)."""
+    k = x.shape[1]
+    x = F.conv2d(x, g.view(1, 1, 1, -1).expand(k, 1, 1, -1), groups=k)
+    return F.conv2d(x, g.view(1, 1, -1, 1).expand(k, 1, -1, 1), groups=k)
+
+
+def ssim(a, b, crop_border: int = 0, y_channel: bool = False,
+         value_range: tuple[float, float] | None = None) -> torch.Tensor:
+    """Structural similarity per image (Wang, Bovik, Sheikh, Simoncelli 2004, Eq. 13).
+
+    SSIM(x, y) = ((2 μx μy + C1)(2 σxy + C2)) / ((μx² + μy² + C1)(σx² + σy² + C2)),
+    C1 = (0.01 · 255)², C2 = (0.03 · 255)², with μ, σ², σxy local statistics
+    under an 11×11 Gaussian window (σ = 1.5) and the population (biased)
+    covariance, as in the paper. The SSIM map is averaged over the valid region
+    only — the positions where the whole window lies inside the (cropped) image,
+    i.e. no padding, as MATLAB's reference ``ssim_index`` does with
+    ``filter2(..., 'valid')``. (scikit-image pads by reflection and then drops
+    (11 − 1) // 2 = 5 pixels of every side of the map, which is the same
+    region.) Computed in float64 with a separable grouped convolution.
+
+    RGB images are compared per channel and the channel values averaged;
+    with ``y_channel`` only the BT.601 luma is compared. Grayscale (C = 1) is
+    compared directly (``y_channel`` ignored).
+
+    Args:
+        a, b, crop_border, y_channel, value_range: as in :func:`psnr`. After
+            cropping the images must be at least 11×11.
+
+    Returns:
+        float64 tensor (N,) in [-1, 1], on the device of the input; 1 for
+        identical images.
+
+    Raises:
+        GbenchError: as :func:`psnr`, and images smaller than the window.
+    """
+    x, y = _prepare("ssim", a, b, crop_border, y_channel, value_range, min_size=SSIM_WINDOW)
+    c1 = (SSIM_K1 * PEAK) ** 2
+    c2 = (SSIM_K2 * PEAK) ** 2
+    g = gaussian_window(device=x.device)
+    n, c = x.shape[:2]
+    # One grouped convolution filters all five moment maps of all channels at once.
+    stats = _filter_valid(torch.cat([x, y, x * x, y * y, x * y], dim=1), g)
+    mu_x, mu_y, xx, yy, xy = stats.split(c, dim=1)
+    var_x = xx - mu_x * mu_x
+    var_y = yy - mu_y * mu_y
+    cov = xy - mu_x * mu_y
+    num = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
+    den = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
+    return (num / den).mean(dim=(1, 2, 3))
+
+
+__all__ = ["psnr", "ssim", "rgb_to_y", "gaussian_window", "PEAK"]

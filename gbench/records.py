@@ -1,0 +1,137 @@
+"""Result records: one JSON line per (suite, model, dataset, metric).
+
+A record carries the number and everything needed to trust it: std where
+defined, sample counts, extractor and its weights' sha256, preset, profile,
+seed, device, world size, git commit, package versions, wall seconds, UTC time.
+
+Records of a suite live in ``<results>/<suite>.jsonl``. Writing replaces any
+earlier record with the same :meth:`Record.key` (same suite, model, dataset,
+metric, preset, profile and seed), so re-running never leaves stale
+duplicates; different seeds are kept and aggregated by the leaderboard. Every
+write rewrites the file through a temporary file and ``os.replace``, so a crash
+leaves either the old or the new file, never half a line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+STATUS = ("ok", "unavailable")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One measured number (or the reason there is none).
+
+    ``value`` is None exactly when ``status`` is ``unavailable``; ``reason``
+    then says why (e.g. "needs --data-root", "unavailable: vgg19-dcbb9e9d.pth
+    not found"). ``extra`` holds small JSON-able facts that qualify the row
+    (e.g. which SRGAN content loss ran); ``artifacts`` maps a label to a file
+    path relative to the leaderboards folder (sample grids, plots).
+    """
+
+    suite: str
+    model: str
+    dataset: str
+    metric: str
+    value: float | None
+    std: float | None = None
+    status: str = "ok"
+    reason: str = ""
+    n_real: int | None = None
+    n_fake: int | None = None
+    extractor: str | None = None
+    extractor_sha256: str | None = None
+    extractor_verified: bool | None = None
+    preset: str = ""
+    profile: str = ""
+    seed: int = 0
+    device: str = ""
+    world_size: int = 1
+    commit: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    utc: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.status not in STATUS:
+            raise ValueError(f"record status must be one of {STATUS}, got {self.status!r}")
+        if (self.value is None) != (self.status != "ok"):
+            raise ValueError("a record has a value exactly when its status is 'ok'")
+        if self.value is not None and not isinstance(self.value, (int, float)):
+            raise TypeError(f"record value must be a number, got {type(self.value).__name__}")
+
+    def key(self) -> tuple:
+        return (self.suite, self.model, self.dataset, self.metric, self.preset, self.profile, self.seed)
+
+    def to_json(self) -> str:
+        d = dataclasses.asdict(self)
+        for k in ("value", "std"):
+            if isinstance(d[k], float) and not math.isfinite(d[k]):
+                d[k] = str(d[k])  # JSON has no inf/nan; keep them readable and round-trippable
+        return json.dumps(d, sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, line: str) -> "Record":
+        d = json.loads(line)
+        for k in ("value", "std"):
+            if isinstance(d.get(k), str):
+                d[k] = float(d[k])
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def results_file(results_dir: Path | str, suite: str) -> Path:
+    return Path(results_dir) / f"{suite}.jsonl"
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_records(path: Path | str) -> list[Record]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [Record.from_json(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def load_results(results_dir: Path | str) -> dict[str, list[Record]]:
+    """All records under ``results_dir``, by suite (file stem), suites sorted."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        return {}
+    return {p.stem: read_records(p) for p in sorted(results_dir.glob("*.jsonl"))}
+
+
+def write_records(results_dir: Path | str, records: Iterable[Record]) -> None:
+    """Add ``records`` to their suites' files, replacing records of the same key."""
+    by_suite: dict[str, list[Record]] = {}
+    for r in records:
+        by_suite.setdefault(r.suite, []).append(r)
+    for suite, new in by_suite.items():
+        path = results_file(results_dir, suite)
+        new_by_key = {r.key(): r for r in new}
+        kept = [r for r in read_records(path) if r.key() not in new_by_key]
+        atomic_write_text(path, "".join(r.to_json() + "\n" for r in [*kept, *new_by_key.values()]))
