@@ -100,8 +100,11 @@ def render_table(records: list[Record], models: tuple[str, ...] = (), metrics: t
 def notes(records: list[Record]) -> list[str]:
     """Why cells are empty, and what qualifies a row (record.extra)."""
     lines = sorted({f"- `{r.model}` {r.metric}: {r.reason}" for r in records if r.status != "ok"})
-    extras = sorted({f"- `{r.model}`: " + ", ".join(f"{k} = {v}" for k, v in sorted(r.extra.items()))
-                     for r in records if r.extra})
+    models_by_fact: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        for k, v in r.extra.items():
+            models_by_fact[f"{k} = {v}"].add(r.model)
+    extras = [f"- {fact}: " + ", ".join(f"`{m}`" for m in sorted(models)) for fact, models in sorted(models_by_fact.items())]
     return lines + extras
 
 

@@ -1,0 +1,83 @@
+"""The command line: help everywhere, `list`, and one-line errors with exit code 2."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gbench.cli import main
+
+
+def run_cli(*args):
+    """Run `python -m gbench` in a subprocess: what a user sees, exit code included."""
+    return subprocess.run([sys.executable, "-m", "gbench", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("args", [[], ["run"], ["leaderboard"], ["list"], ["fid"], ["score"], ["evaluators"]])
+def test_help_everywhere(args, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: gbench" in out and "-h, --help" in out
+
+
+def test_list_reports_availability(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for section in ("Suites", "Models", "Metrics", "Datasets", "Extractors"):
+        assert section in out
+    assert "digits-evaluator" in out and "yes" in out
+    # ImageNet weights are not on a CI machine: the reason names the file
+    assert "pt_inception-2015-12-05" in out
+    assert "needs --data-root" in out
+
+
+def one_line_error(result):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gbench: error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "--suite", "generaton", "--preset", "smoke"], "did you mean 'generation'"),
+    (["run", "--suite", "generation", "--device", "cuda"], "no CUDA device"),
+    (["run", "--suite", "generation", "--data-root", "/nonexistent/dir"], "is not a folder"),
+    (["fid", "/nonexistent/a", "/nonexistent/b", "--extractor", "digits-evaluator"], "does not exist"),
+    (["fid", "a", "b", "--extractor", "incepton"], "did you mean"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
+    if "cuda" in args:
+        import torch
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    result = run_cli(*args, "--results", str(tmp_path / "results")) if args[0] == "run" else run_cli(*args)
+    assert needle in one_line_error(result)
+    assert not (tmp_path / "results").exists()  # no partial record
+
+
+@pytest.mark.parametrize("case", ["empty", "mixed", "corrupt_npz", "nan_stats"])
+def test_bad_image_inputs_via_cli(tmp_path, case):
+    from PIL import Image
+
+    good = tmp_path / "good"
+    good.mkdir()
+    for i in range(4):
+        Image.new("L", (32, 32), color=i * 40).save(good / f"{i}.png")
+    bad = tmp_path / "bad"
+    if case == "empty":
+        bad.mkdir()
+    elif case == "mixed":
+        bad.mkdir()
+        Image.new("L", (32, 32)).save(bad / "a.png")
+        Image.new("L", (30, 32)).save(bad / "b.png")
+    elif case == "corrupt_npz":
+        bad = tmp_path / "bad.npz"
+        bad.write_bytes(b"PK\x03\x04 truncated")
+    elif case == "nan_stats":
+        bad = tmp_path / "bad.npz"
+        np.savez(bad, mu=np.full(64, np.nan), sigma=np.eye(64))
+    one_line_error(run_cli("fid", str(good), str(bad), "--extractor", "digits-evaluator"))
