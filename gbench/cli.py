@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from gbench import cli_score
 from gbench.errors import GbenchError
 from gbench.registry import UnknownNameError
 
@@ -113,10 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_leaderboard(sub)
     _add_list(sub)
+    cli_score.add_parsers(sub)
     return parser
 
 
-HANDLERS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list}
+HANDLERS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list, **cli_score.HANDLERS}
 
 
 def main(argv: list[str] | None = None) -> int:
