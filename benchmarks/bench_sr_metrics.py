@@ -1,0 +1,75 @@
+"""SSIM throughput: gbench.ssim on a batch vs scikit-image looped over the batch, in the same run.
+
+Run:  pytest benchmarks/bench_sr_metrics.py --benchmark-only -s
+
+Reported as a ratio (scikit-image time / gbench time, > 1 means gbench is
+faster), also stored in the benchmark's ``extra_info``. Wall time is never
+asserted; equal results are. Both sides run single-threaded (scikit-image's
+filters are single-threaded, and on shared cores OpenMP threads distort
+PyTorch's numbers); the thread count is restored afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import structural_similarity
+
+from gbench.data.natural import random_patches
+from gbench.metrics.sr import ssim
+
+BATCH = (16, 3, 256, 256)
+
+
+def skimage_ssim_loop(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The reference: one structural_similarity call per image, same protocol as gbench.ssim."""
+    return np.array([
+        structural_similarity(x, y, channel_axis=0, gaussian_weights=True, sigma=1.5,
+                              use_sample_covariance=False, data_range=255)
+        for x, y in zip(a, b)
+    ])
+
+
+def best_of(fn, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+@pytest.fixture
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    """Real photo patches and a degraded copy (×1/4 bicubic down, ×4 up: the SR baseline)."""
+    from gbench.metrics.resize import imresize
+
+    hr = random_patches("test", BATCH[0], BATCH[2], seed=0)
+    return hr, imresize(imresize(hr, 0.25, exact=True), 4, exact=True)
+
+
+def test_ssim_batch_vs_skimage_loop(benchmark, batch, one_thread):
+    hr, sr_img = batch
+    a, b = hr.numpy(), sr_img.numpy()
+
+    ours = benchmark.pedantic(ssim, args=(hr, sr_img), rounds=5, iterations=1, warmup_rounds=1)
+    reference = skimage_ssim_loop(a, b)
+    np.testing.assert_allclose(ours.numpy(), reference, rtol=0, atol=1e-6)  # same float64 maths
+
+    t_ours = benchmark.stats.stats.min
+    t_ref = best_of(lambda: skimage_ssim_loop(a, b), rounds=5)
+    ratio = t_ref / t_ours
+    benchmark.extra_info.update(skimage_s=t_ref, gbench_s=t_ours, speedup_vs_skimage=ratio)
+    print(f"\nssim {BATCH}: gbench {t_ours * 1e3:.1f} ms, skimage loop {t_ref * 1e3:.1f} ms "
+          f"→ gbench is {ratio:.2f}× the speed of skimage")
