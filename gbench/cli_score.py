@@ -102,8 +102,10 @@ def _inputs(paths, extractor, batch_size, need_logits):
 
 
 def cmd_fid(args) -> int:
+    from gbench.features import EXTRACTORS
     from gbench.metrics.frechet import frechet_distance
 
+    EXTRACTORS.get(args.extractor)  # an unknown name is reported before anything else
     for p in args.paths:
         if not Path(p).exists():
             raise GbenchError(f"{p} does not exist: pass a folder of images, a .npz of images or saved statistics")
@@ -129,7 +131,9 @@ def parse_metrics(text: str) -> tuple[str, ...]:
 
 def cmd_score(args) -> int:
     from gbench.evaluate import Reference, score_features
+    from gbench.features import EXTRACTORS
 
+    EXTRACTORS.get(args.extractor)
     metrics = parse_metrics(args.metrics)
     if len(args.paths) < 2:
         raise GbenchError("gbench score needs a reference PATH and at least one PATH to score")

@@ -1,0 +1,30 @@
+"""Feature extractors: one registry of named, versioned specs.
+
+    >>> spec = EXTRACTORS.get("digits-evaluator")     # no I/O yet
+    >>> ok, reason = spec.availability()               # for `gbench list`
+    >>> ex = spec.load(device="cpu")                   # resolves + verifies weights
+    >>> out = ex.extract(images_uint8, batch_size=64)  # {"features": (N, d), "logits": (N, K)}
+
+Importing this package loads no weights and touches no network; the heavy
+pieces (torchvision, pytorch-fid) are imported when a network is built.
+"""
+
+from gbench.features.base import Extractor, ExtractorSpec, WeightsInfo
+from gbench.features.weights import resolve_weights
+from gbench.registry import Registry
+
+EXTRACTORS: Registry[ExtractorSpec] = Registry("extractor")
+
+
+def _register_builtin() -> None:
+    from gbench.features import digits_evaluator, inception
+
+    for module in (inception, digits_evaluator):
+        EXTRACTORS.register(module.SPEC.name, module.SPEC)
+
+
+_register_builtin()
+
+from gbench.features.digits_evaluator import train_digits_evaluator  # noqa: E402  (the CLI's `evaluators train digits`)
+
+__all__ = ["EXTRACTORS", "Extractor", "ExtractorSpec", "WeightsInfo", "resolve_weights", "train_digits_evaluator"]

@@ -3,11 +3,15 @@
 Search order (the first hit wins; a later location is never consulted to work
 around a bad file found earlier):
 
-  1. an explicit path (``--weights FILE``, or the file a domain evaluator ships);
+  1. an explicit path: a file (then the only candidate) or a directory
+     (``--weights DIR``) searched for ``<filename>``;
   2. ``$GBENCH_WEIGHTS/<filename>``;
   3. the torch hub cache, ``<torch.hub.get_dir()>/checkpoints/<filename>``
      (where torchvision and pytorch-fid put what they download);
   4. a download into that hub cache — only when ``allow_download=True``.
+
+A domain evaluator that gbench ships passes its package file as ``search``,
+which replaces steps 2–3 (and it has no URL, so no step 4).
 
 A found file is verified by its sha256 (streamed; the digest of a path with a
 given size and mtime is cached in memory so that a second load does not rehash
@@ -61,7 +65,26 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
         url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
             "pt_inception-2015-12-05-6726825d.pth",
     ),
+    # torchvision's ImageNet backbones (LPIPS, perceptual losses). torchvision
+    # publishes no full digests either; it checks the prefix in the file name.
+    "alexnet-owt-7be5be79.pth": KnownWeights(
+        sha256="7be5be79", url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"),
+    "vgg16-397923af.pth": KnownWeights(
+        sha256="397923af", url="https://download.pytorch.org/models/vgg16-397923af.pth"),
+    "vgg19-dcbb9e9d.pth": KnownWeights(
+        sha256="dcbb9e9d", url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"),
 }
+
+class WeightsNotFoundError(GbenchError):
+    """No candidate file exists (and downloading was not allowed).
+
+    Attributes: ``filename``, ``searched`` (the paths tried, in order), ``url``.
+    """
+
+    def __init__(self, message: str, filename: str, searched: list[Path], url: str | None):
+        super().__init__(message)
+        self.filename, self.searched, self.url = filename, searched, url
+
 
 # (resolved path, size, mtime_ns) -> hex digest
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
@@ -92,8 +115,8 @@ def hub_checkpoints_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def candidate_paths(filename: str) -> list[Path]:
-    """The non-explicit places searched for ``filename``, in order."""
+def default_search(filename: str) -> list[Path]:
+    """The places searched after an explicit path: $GBENCH_WEIGHTS, then the hub cache."""
     paths = []
     env = os.environ.get(ENV_VAR)
     if env:
@@ -111,33 +134,36 @@ def digest_matches(actual: str, expected: str) -> bool:
     return actual.startswith(expected)
 
 
-def find_weights(filename: str, explicit_path: str | Path | None = None) -> Path | None:
-    """The first existing candidate for ``filename``, or None (no download, no hashing).
+def _candidates(filename: str, explicit_path, search: list[Path] | None) -> list[Path]:
+    """Paths to try in order. An explicit *file* is the only candidate — it
+    must exist, since silently using some other file would hide the user's
+    mistake; an explicit *directory* (``--weights DIR``) is searched first."""
+    search = default_search(filename) if search is None else [Path(p) for p in search]
+    if explicit_path is None:
+        return search
+    p = Path(explicit_path).expanduser()
+    if p.is_dir():
+        return [p / filename] + search
+    if not p.is_file():
+        raise GbenchError(f"weights file {p} does not exist: check the path given for {filename}")
+    return [p]
 
-    An explicit path that is a directory is searched for ``filename``; an
-    explicit path that does not exist is an error rather than a fall-through,
-    since silently using some other file would hide the user's mistake.
-    """
-    if explicit_path is not None:
-        p = Path(explicit_path).expanduser()
-        if p.is_dir():
-            p = p / filename
-        if not p.is_file():
-            raise GbenchError(f"weights file {str(p)!r} does not exist: check the path given for {filename}")
-        return p
-    for p in candidate_paths(filename):
+
+def find_weights(filename: str, explicit_path: str | Path | None = None,
+                 search: list[Path] | None = None) -> Path | None:
+    """The first existing candidate for ``filename``, or None (no download, no hashing)."""
+    for p in _candidates(filename, explicit_path, search):
         if p.is_file():
             return p
     return None
 
 
-def _missing_message(filename: str, url: str | None) -> str:
-    env = os.environ.get(ENV_VAR)
-    env_place = f"${ENV_VAR}/{filename} (${ENV_VAR}={env})" if env else f"${ENV_VAR}/{filename} (set ${ENV_VAR} to a directory)"
-    where = f"put it at {env_place} or {hub_checkpoints_dir() / filename}"
-    fetch = (f", download it from {url}, or pass --download to let gbench fetch it"
-             if url else "")
-    return f"weights file {filename} not found: {where}{fetch}"
+def _missing_message(filename: str, searched: list[Path], url: str | None) -> str:
+    places = [str(p) for p in searched]
+    if not os.environ.get(ENV_VAR):
+        places.insert(-1, f"${ENV_VAR}/{filename} (${ENV_VAR} is not set)")
+    fetch = f", download it from {url}, or pass --download to let gbench fetch it" if url else ""
+    return f"weights file {filename} not found: put it at one of {'; '.join(places)}{fetch}"
 
 
 def resolve_weights(
@@ -147,6 +173,7 @@ def resolve_weights(
     allow_download: bool = False,
     url: str | None = None,
     allow_unverified: bool = False,
+    search: list[Path] | None = None,
 ) -> tuple[Path, bool]:
     """Find (or, if allowed, download) a weights file and verify it.
 
@@ -155,12 +182,16 @@ def resolve_weights(
         sha256: the known digest — 64 hex digits, or a prefix of ≥ 8 (torch hub
             convention) — or None when no digest is known (the file can then
             only be used unverified).
-        explicit_path: a file (or a directory holding ``filename``) that takes
-            precedence over every other location.
+        explicit_path: a file, which is then the only candidate, or a
+            directory (``--weights DIR``), searched for ``filename`` before
+            the other places.
         allow_download: fetch ``url`` into the hub cache if nothing is found.
         url: where the file can be downloaded from (named in the error message).
         allow_unverified: accept a file whose digest does not match (or cannot
             be checked); the caller must then record the extractor as unverified.
+        search: the places after ``explicit_path``; default
+            ``[$GBENCH_WEIGHTS/filename, <hub>/checkpoints/filename]``. A shipped
+            domain evaluator passes its package file instead.
 
     Returns:
         (path, verified): the file to load and whether its digest matched.
@@ -170,11 +201,12 @@ def resolve_weights(
             searched, the URL and ``--download``); digest mismatch without
             ``allow_unverified``; a failed download.
     """
-    path = find_weights(filename, explicit_path)
+    candidates = _candidates(filename, explicit_path, search)
+    path = next((p for p in candidates if p.is_file()), None)
     downloaded = False
     if path is None:
         if not (allow_download and url):
-            raise GbenchError(_missing_message(filename, url))
+            raise WeightsNotFoundError(_missing_message(filename, candidates, url), filename, candidates, url)
         path = hub_checkpoints_dir() / filename
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -194,8 +226,8 @@ def resolve_weights(
         # Do not leave a bad download in the cache where it would be found next time.
         path.unlink(missing_ok=True)
     expected = "no known digest" if sha256 is None else f"expected sha256 {sha256}…"
-    raise GbenchError(f"weights file {path} has sha256 {actual}, {expected}: replace it with the "
-                      f"original file, or pass --allow-unverified to use it anyway (results are then marked unverified)")
+    raise GbenchError(f"weights file {path} has sha256 {actual}, {expected}: replace it with the original "
+                      f"file, or pass --allow-unverified-weights to use it anyway (results are then marked unverified)")
 
 
 def resolve_known(
