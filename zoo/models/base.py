@@ -1,0 +1,148 @@
+"""What every zoo model is: a :class:`ModelSpec` in the registry, and an
+``nn.Module`` with the :class:`GenerativeModel` interface the trainer and
+gbench call."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import nn
+
+from zoo.layers import check_labels
+from zoo.train import Phase, TrainConfig
+
+PRESETS = ("smoke", "quick", "full")
+FAMILIES = ("gan", "vae", "cgan", "icgan", "sr")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model.
+
+    Attributes:
+        name: registry name (``gan``, ``dcgan``, ...).
+        family: one of FAMILIES; tells gbench which evaluations apply.
+        description: one line for ``gbench list``.
+        conditional: whether training and sampling need class labels.
+        make_config: ``(preset, image_shape (C, H, W), num_classes | None) ->
+            frozen config`` with a ``train: TrainConfig`` field.
+        build: ``config -> model`` (a :class:`GenerativeModel`).
+    """
+
+    name: str
+    family: str
+    description: str
+    conditional: bool
+    make_config: Callable[[str, tuple[int, int, int], int | None], Any]
+    build: Callable[[Any], nn.Module]
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ValueError(f"model family must be one of {FAMILIES}, got {self.family!r}")
+
+
+def check_preset_args(preset: str, image_shape: tuple[int, int, int], num_classes: int | None,
+                      conditional: bool) -> tuple[int, int, int]:
+    """Validate ``make_config`` arguments; returns image_shape as a tuple of ints."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) != 3 or shape[0] not in (1, 3) or shape[1] != shape[2]:
+        raise ValueError(f"image_shape must be (C, H, H) with C in {{1, 3}}, got {tuple(image_shape)}")
+    if conditional and (num_classes is None or num_classes < 2):
+        raise ValueError(f"a class-conditional model needs num_classes ≥ 2, got {num_classes}")
+    return shape  # type: ignore[return-value]
+
+
+def randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """N(0, I) noise drawn on the generator's device (CPU generators give the
+    same noise whatever the model's device), returned on ``device``."""
+    where = generator.device if generator is not None else device
+    return torch.randn(shape, generator=generator, device=where).to(device)
+
+
+@contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """Eval mode and no autograd inside; the previous mode is restored after."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        module.train(was_training)
+
+
+class GenerativeModel(nn.Module):
+    """The interface shared by every zoo model.
+
+    Subclasses set ``config``, ``image_shape`` (C, H, W), ``latent_dim``,
+    ``num_classes`` (None if unconditional) and implement:
+
+    * ``phases(train: TrainConfig) -> list[Phase]`` — what the trainer optimizes;
+    * ``loss(phase, batch, generator) -> (scalar loss, {name: value})`` with
+      ``batch = (x float (N, C, H, W) in [-1, 1], labels int64 (N,) | None)``;
+    * ``generate(z, labels) -> (N, C, H, W) in [-1, 1]`` from given latents.
+
+    ``sample`` and ``reset_parameters`` are shared.
+    """
+
+    config: Any
+    image_shape: tuple[int, int, int]
+    latent_dim: int
+    num_classes: int | None = None
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes is not None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def ema_module(self) -> nn.Module | None:
+        """The network whose weights ``TrainConfig.ema_decay`` averages (None: no EMA)."""
+        return getattr(self, "generator", None)
+
+    def phases(self, train: TrainConfig) -> list[Phase]:
+        raise NotImplementedError
+
+    def loss(self, phase: str, batch: tuple[torch.Tensor, torch.Tensor | None],
+             generator: torch.Generator | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def reset_parameters(self) -> None:
+        """Re-initialize every layer from the global RNG, as at construction.
+        The trainer calls it (with the RNG seeded) when a run starts, so a run
+        depends on its seed only. Subclasses with a custom init extend it."""
+        for m in self.modules():
+            if m is not self and callable(getattr(m, "reset_parameters", None)):
+                m.reset_parameters()
+
+    def check_labels(self, labels: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        """Labels on the model's device, validated; None for unconditional models."""
+        if not self.conditional:
+            return None
+        if labels is None:
+            raise ValueError(f"{type(self).__name__} is class-conditional: pass labels (int64, shape ({n},))")
+        return check_labels(labels, self.num_classes, n).to(self.device)
+
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
+        """n samples, float32 (n, C, H, W) in [-1, 1], on the model's device.
+
+        Draws z ~ N(0, I) from ``generator`` (global RNG if None) and decodes
+        it in eval mode without autograd. Conditional models need ``labels``
+        (int64 (n,) in 0..num_classes−1).
+        """
+        labels = self.check_labels(labels, n)
+        with evaluating(self):
+            z = randn((n, self.latent_dim), generator, self.device)
+            return self.generate(z, labels).float()

@@ -1,0 +1,242 @@
+"""One trainer for every zoo model.
+
+A model declares its optimization phases (:class:`zoo.train.Phase`) and a loss
+per phase; the trainer runs Goodfellow et al. 2014, Algorithm 1, generalized:
+
+    for step in range(steps):                       # one training iteration
+        for phase in model.phases(...) active at step:   # e.g. "d" then "g"
+            for _ in range(phase.updates):          # e.g. k discriminator updates
+                batch = next minibatch (seeded order)
+                loss = model.loss(phase.name, batch, noise_generator)
+                Adam step on the phase's parameters only
+
+A GAN has phases "d" (k updates) and "g"; a VAE one phase; IcGAN "d", "g"
+for its first iterations, then "enc_z", "enc_y". Losses, sample grids and
+checkpoints are written to ``run_dir``:
+
+    run_dir/checkpoint.safetensors   model, EMA, optimizers, RNG states, history
+    run_dir/log.jsonl                one JSON line per logged iteration
+    run_dir/samples_<step>.png       grids of samples from fixed noise
+
+Determinism and resume: the model is re-initialized from ``seed`` when a run
+starts, the minibatch order is a function of (seed, batch counter), the noise
+comes from a ``torch.Generator`` seeded with ``seed``, and dropout uses the
+global RNG, seeded inside ``torch.random.fork_rng`` (the caller's RNG is left
+as it was). All three states are in the checkpoint, so on CPU a killed run
+that is started again reaches bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from zoo.train.checkpoint import load_state, save_state
+from zoo.train.config import Phase, TrainConfig
+from zoo.train.ema import EMA
+from zoo.train.sampler import BatchSampler
+
+CHECKPOINT = "checkpoint.safetensors"
+LOG = "log.jsonl"
+
+
+def train(model: nn.Module, config: Any, images: torch.Tensor, labels: torch.Tensor | None,
+          run_dir: Path | str, device: torch.device | str, seed: int, progress: bool = True) -> list[dict]:
+    """Train ``model`` (built from ``config``) on ``images``, resuming from ``run_dir``.
+
+    Args:
+        model: a zoo model (``phases``, ``loss``, ``sample``, ``ema_module``).
+        config: its frozen config; ``config.train`` is a :class:`TrainConfig`.
+        images: float (N, C, H, W) in [-1, 1], on any device (batches are
+            moved to ``device`` one at a time).
+        labels: int64 (N,) class indices, required by conditional models.
+        run_dir: where checkpoints, logs and grids go (created if missing).
+        device: where to train; CUDA enables ``config.train.amp``.
+        seed: ≥ 0; the result depends only on (config, data, seed, device type).
+        progress: show a tqdm bar with the latest losses.
+
+    Returns:
+        The history: one dict per logged iteration, ``{"step": s,
+        "<phase>/loss": float, "<phase>/<name>": float, ...}``. A run that
+        already finished in ``run_dir`` returns its history at once (after
+        loading its weights into ``model``). After training, ``model`` is on
+        ``device`` and, with EMA on, holds the averaged generator weights.
+
+    Raises:
+        ValueError: bad images/labels, or a checkpoint in ``run_dir`` from a
+            different config, seed or dataset.
+        FloatingPointError: a loss became NaN or infinite.
+    """
+    tc: TrainConfig = config.train
+    device = torch.device(device)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_data(model, images, labels)
+    if seed < 0:
+        raise ValueError(f"seed must be ≥ 0, got {seed}")
+
+    model.to(device)
+    phases: list[Phase] = model.phases(tc)
+    optimizers = {p.name: torch.optim.Adam(p.parameters(), lr=p.lr, betas=p.betas) for p in phases}
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tc.amp) if device.type == "cuda" else None
+    scalers = {p.name: torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16) for p in phases}
+    if tc.ema_decay > 0 and model.ema_module is None:
+        raise ValueError(f"{type(model).__name__} has no generator to average: set ema_decay=0")
+    sampler = BatchSampler(images.shape[0], tc.batch_size, seed)
+    noise = torch.Generator().manual_seed(seed)
+    fingerprint = _fingerprint(config, seed, images, labels)
+    ckpt_path, log_path = run_dir / CHECKPOINT, run_dir / LOG
+
+    cuda_devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        state = load_state(ckpt_path) if ckpt_path.exists() else None
+        if state is None:  # a fresh run: weights from the seed, whatever the model was built with
+            torch.manual_seed(seed)
+            model.reset_parameters()
+            step, batch_counter, history = 0, 0, []
+        else:
+            if state["fingerprint"] != fingerprint:
+                raise ValueError(f"{ckpt_path} was written by a different config, seed or dataset: "
+                                 "use a new run directory (or delete this one)")
+            if state["step"] > tc.steps:
+                raise ValueError(f"{ckpt_path} has {state['step']} steps, more than config.train.steps = "
+                                 f"{tc.steps}: use a new run directory")
+            model.load_state_dict(state["model"])
+            for name, opt in optimizers.items():
+                opt.load_state_dict(state["optimizers"][name])
+                scalers[name].load_state_dict(state["scalers"][name])
+            noise.set_state(state["rng"]["noise"])
+            torch.set_rng_state(state["rng"]["torch"])
+            if cuda_devices and "cuda" in state["rng"]:
+                torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+            step, batch_counter, history = state["step"], state["batch_counter"], state["history"]
+        ema = EMA(model.ema_module, tc.ema_decay) if tc.ema_decay > 0 else None
+        if ema is not None and state is not None:
+            ema.load_state_dict(state["ema"])
+        _write_log(log_path, history)  # on resume, drops the lines logged after the checkpoint
+
+        autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
+        trainable = {p.name: {id(q) for q in p.parameters()} for p in phases}
+        model.train()
+        bar = tqdm(total=tc.steps, initial=step, disable=not progress, desc=type(model).__name__, leave=False)
+        t0 = time.perf_counter()
+        while step < tc.steps:
+            latest: dict[str, torch.Tensor] = {}
+            for phase in phases:
+                if not phase.active(step):
+                    continue
+                for q in model.parameters():  # no grads for the other networks: faster, and no mixing
+                    q.requires_grad_(id(q) in trainable[phase.name])
+                opt, scaler = optimizers[phase.name], scalers[phase.name]
+                for _ in range(phase.updates):
+                    idx = sampler(batch_counter)
+                    batch_counter += 1
+                    x = images[idx].to(device, non_blocking=True)
+                    y = labels[idx].to(device, non_blocking=True) if labels is not None else None
+                    opt.zero_grad(set_to_none=True)
+                    with autocast():
+                        loss, logs = model.loss(phase.name, (x, y), noise)
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
+                latest[f"{phase.name}/loss"] = loss.detach()
+                latest.update({f"{phase.name}/{k}": torch.as_tensor(v).detach() for k, v in logs.items()})
+            for q in model.parameters():
+                q.requires_grad_(True)
+            if ema is not None:
+                ema.update()
+            step += 1
+            bar.update(1)
+
+            if step % tc.log_every == 0 or step == tc.steps:
+                entry = {"step": step, **{k: float(v) for k, v in latest.items()}}
+                bad = [k for k, v in entry.items() if not math.isfinite(v)]
+                if bad:
+                    raise FloatingPointError(f"training diverged at step {step}: {', '.join(bad)} not finite; "
+                                             "lower the learning rate or check the data")
+                history.append(entry)
+                with open(log_path, "a") as f:
+                    f.write(json.dumps(entry) + "\n")
+                bar.set_postfix({k: f"{v:.3g}" for k, v in entry.items() if k.endswith("loss")})
+            if tc.sample_every and (step % tc.sample_every == 0 or step == tc.steps):
+                with ema.applied() if ema is not None else contextlib.nullcontext():
+                    _save_grid(model, run_dir / f"samples_{step:06d}.png", tc.grid_size, seed)
+            if (tc.checkpoint_every and step % tc.checkpoint_every == 0) or step == tc.steps:
+                state = {
+                    "fingerprint": fingerprint, "step": step, "batch_counter": batch_counter, "history": history,
+                    "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else {},
+                    "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                    "scalers": {k: s.state_dict() for k, s in scalers.items()},
+                    "rng": {"noise": noise.get_state(), "torch": torch.get_rng_state(),
+                            **({"cuda": torch.cuda.get_rng_state(device)} if cuda_devices else {})},
+                }
+                save_state(ckpt_path, state)
+        bar.close()
+
+    if ema is not None:
+        ema.copy_to_module()
+    if progress and history:
+        print(f"{type(model).__name__}: {tc.steps} steps, {time.perf_counter() - t0:.1f} s this session, "
+              + ", ".join(f"{k} {v:.3g}" for k, v in history[-1].items() if k != "step"))
+    return history
+
+
+def _check_data(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None) -> None:
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim != 4:
+        raise ValueError(f"images must be a float tensor (N, C, H, W) in [-1, 1], got "
+                         f"{getattr(images, 'dtype', type(images).__name__)} {tuple(getattr(images, 'shape', ()))}")
+    if tuple(images.shape[1:]) != tuple(model.image_shape):
+        raise ValueError(f"images have shape {tuple(images.shape[1:])} per image, the model was built for "
+                         f"{tuple(model.image_shape)}: build the config with image_shape={tuple(images.shape[1:])}")
+    lo, hi = float(images.min()), float(images.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo < -1.0 - 1e-4 or hi > 1.0 + 1e-4:
+        raise ValueError(f"images must be finite and in [-1, 1], got values in [{lo:.4g}, {hi:.4g}]: "
+                         "convert uint8 with x / 127.5 - 1")
+    if model.conditional:
+        if labels is None:
+            raise ValueError(f"{type(model).__name__} is class-conditional: pass labels (int64, shape (N,))")
+    if labels is not None:
+        if labels.dtype != torch.int64 or labels.shape != (images.shape[0],):
+            raise ValueError(f"labels must be int64 of shape ({images.shape[0]},), got {labels.dtype} {tuple(labels.shape)}")
+        if model.conditional and (int(labels.min()) < 0 or int(labels.max()) >= model.num_classes):
+            raise ValueError(f"labels must lie in 0..{model.num_classes - 1}, got {int(labels.min())}..{int(labels.max())}")
+
+
+def _fingerprint(config: Any, seed: int, images: torch.Tensor, labels: torch.Tensor | None) -> dict:
+    """What a checkpoint must match to be resumed: everything but the step count,
+    and a digest of (a strided subset of) the data."""
+    every = max(1, images.shape[0] // 64)
+    digest = hashlib.sha256(images[::every].detach().cpu().float().numpy().tobytes())
+    if labels is not None:
+        digest.update(labels.detach().cpu().numpy().tobytes())
+    described = asdict(config)
+    described["train"]["steps"] = None  # a finished run may be extended with more steps
+    return {"config": f"{type(config).__name__}{described!r}", "seed": seed,
+            "num_images": int(images.shape[0]), "data_sha256": digest.hexdigest()}
+
+
+def _write_log(path: Path, history: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(e) + "\n" for e in history))
+    os.replace(tmp, path)
+
+
+def _save_grid(model: nn.Module, path: Path, n: int, seed: int) -> None:
+    """Samples from fixed noise (a fresh generator seeded with ``seed``), saved as
+    a PNG grid; draws nothing from the training RNGs."""
+    from torchvision.utils import save_image
+
+    labels = torch.arange(n) % model.num_classes if model.conditional else None
+    x = model.sample(n, generator=torch.Generator().manual_seed(seed), labels=labels)
+    save_image(x.float().cpu() * 0.5 + 0.5, str(path), nrow=int(math.ceil(math.sqrt(n))))
