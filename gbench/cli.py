@@ -31,6 +31,7 @@ def _add_run(sub) -> None:
                         "with ImageNet-pretrained extractors [embedded]")
     p.add_argument("--preset", default="quick", choices=PRESETS,
                    help="smoke: seconds (tests); quick: CPU minutes; full: GPU, paper-like training [quick]")
+    p.add_argument("--models", default=None, help="comma-separated subset of the suite's models [all]")
     p.add_argument("--out", type=Path, default=Path("runs"), help="folder for checkpoints and samples [runs]")
     p.add_argument("--results", type=Path, default=Path("leaderboards/results"),
                    help="folder of JSON-lines records; markdown goes to its parent [leaderboards/results]")
@@ -50,7 +51,8 @@ def cmd_run(args) -> int:
     records = run(RunRequest(
         suite=args.suite, device=args.device, profile=args.profile, preset=args.preset, out=args.out,
         results=args.results, seed=args.seed, data_root=args.data_root, download=args.download,
-        progress=not args.no_progress, allow_unverified=args.allow_unverified_weights, weights=args.weights))
+        progress=not args.no_progress, allow_unverified=args.allow_unverified_weights, weights=args.weights,
+        models=None if args.models is None else tuple(m.strip() for m in args.models.split(",") if m.strip())))
     print(summary_table(records))
     return 0
 

@@ -40,6 +40,7 @@ class RunRequest:
     progress: bool = True
     allow_unverified: bool = False
     weights: Path | None = None
+    models: tuple[str, ...] | None = None
 
 
 def validate(req: RunRequest) -> None:
@@ -63,9 +64,17 @@ def run(req: RunRequest) -> list[Record]:
     if not suites:
         raise GbenchError("no suites are registered yet")
     quick = req.suite == "quick"
+    if req.models is not None:
+        known = {m for s in suites for m in s.models}
+        for m in req.models:
+            if m not in known:
+                raise GbenchError(f"--models: {m!r} is not a model of suite {req.suite!r}: "
+                                  f"choose from {', '.join(sorted(known))}")
     records: list[Record] = []
     for suite in suites:
         models = suite.quick_models if quick and suite.quick_models is not None else None
+        if req.models is not None:
+            models = tuple(req.models)
         ctx = RunContext(
             suite=suite.name, profile=req.profile, preset=req.preset, seed=req.seed, device=device,
             out_dir=Path(req.out), results_dir=Path(req.results), figures_dir=Path(req.results).parent / "figures",

@@ -64,11 +64,13 @@ class Registry(Generic[T]):
         except KeyError:
             raise UnknownNameError(self.unknown_message(name)) from None
 
-    def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(name, list(self._items), n=1, cutoff=0.5)
+    def unknown_message(self, name: str, also: tuple[str, ...] = ()) -> str:
+        """One line naming the closest known name; ``also`` adds names that
+        are valid beside the registered ones (e.g. meta-suites)."""
+        known = sorted([*self._items, *also])
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        return (f"unknown {self.kind} {name!r}: {hint}"
-                f"choose one of {', '.join(sorted(self._items))} (see `gbench list`)")
+        return f"unknown {self.kind} {name!r}: {hint}choose one of {', '.join(known)} (see `gbench list`)"
 
     def names(self) -> list[str]:
         return sorted(self._items)

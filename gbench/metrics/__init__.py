@@ -1,0 +1,21 @@
+"""Metrics: a pure function for the maths of each, plus streaming states.
+
+Generation: Fréchet distance (FID), Inception Score, KID, precision/recall,
+density/coverage. Super-resolution: PSNR, SSIM (+ the MATLAB bicubic resize SR
+tables use). Disentanglement: MIG, SAP, DCI, FactorVAE score.
+"""
+
+from gbench.metrics.disentanglement import dci, factorvae_score, mig, sap
+from gbench.metrics.frechet import FrechetReference, frechet_distance
+from gbench.metrics.inception_score import inception_score
+from gbench.metrics.kid import kid
+from gbench.metrics.prdc import density_coverage, precision_recall
+from gbench.metrics.resize import check_divisible, imresize, mod_crop
+from gbench.metrics.sr import psnr, rgb_to_y, ssim
+from gbench.metrics.stats import FeatureBank, FeatureStats
+
+__all__ = [
+    "FeatureBank", "FeatureStats", "FrechetReference", "check_divisible", "dci", "density_coverage",
+    "factorvae_score", "frechet_distance", "imresize", "inception_score", "kid", "mig", "mod_crop",
+    "precision_recall", "psnr", "rgb_to_y", "sap", "ssim",
+]

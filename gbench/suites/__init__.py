@@ -14,7 +14,7 @@ META_SUITES = {
 def _register_builtin() -> None:
     import importlib
 
-    for module in ("gbench.suites.generation",):  # one line per suite module
+    for module in ("gbench.suites.generation", "gbench.suites.sr"):  # one line per suite module
         suite = importlib.import_module(module).SUITE
         SUITES.register(suite.name, suite)
 
@@ -24,10 +24,7 @@ def resolve(name: str) -> list[Suite]:
     if name in META_SUITES:
         return [SUITES.get(n) for n in SUITES.names()]
     if name not in SUITES:
-        full = Registry("suite")
-        for n in [*SUITES.names(), *META_SUITES]:
-            full.register(n, None)
-        raise UnknownNameError(full.unknown_message(name))
+        raise UnknownNameError(SUITES.unknown_message(name, also=tuple(META_SUITES)))
     return [SUITES.get(name)]
 
 

@@ -1,0 +1,78 @@
+"""The generation suite end to end at the smoke preset."""
+
+import subprocess
+import sys
+
+import pytest
+
+from gbench.leaderboard import write_leaderboards
+from gbench.records import read_records, results_file
+from gbench.runner import RunRequest, run
+from gbench.suites.generation import GENERATION_METRICS
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    req = RunRequest(suite="generation", preset="smoke", device="cpu", out=root / "runs",
+                     results=root / "leaderboards" / "results", progress=False, models=("dcgan", "vae", "icgan"))
+    return root, req, run(req)
+
+
+def test_rows_and_columns(smoke_run):
+    root, _, records = smoke_run
+    by = {(r.model, r.metric): r for r in records}
+    for model in ("real-data", "dcgan", "dcgan@init", "vae", "vae@init", "icgan", "icgan@init"):
+        for metric in GENERATION_METRICS:
+            r = by[(model, metric)]
+            assert r.status == "ok" and r.n_fake == r.n_real == 128  # same reference and sample count everywhere
+            assert r.extractor == "digits-evaluator" and r.extractor_verified
+    for metric in ("elbo", "nll_iwae", "bits_per_dim"):
+        assert by[("vae", metric)].value is not None
+    assert by[("vae", "nll_iwae")].value == pytest.approx(-by[("vae", "elbo")].value, rel=0.2)
+    for metric in ("edit_acc", "recon_mse", "class_acc"):
+        assert by[("icgan", metric)].value is not None
+
+
+def test_real_data_floor_is_best(smoke_run):
+    _, _, records = smoke_run
+    fid = {r.model: r.value for r in records if r.metric == "fid"}
+    assert all(fid["real-data"] < v for m, v in fid.items() if m != "real-data")
+
+
+def test_figures_and_markdown(smoke_run):
+    root, _, records = smoke_run
+    links = {p for r in records for p in r.artifacts.values()}
+    assert any("interpolation" in p for p in links)
+    for rel in links:
+        assert (root / "leaderboards" / rel).is_file()
+    md = (root / "leaderboards" / "generation.md").read_text()
+    assert "real-data" in md and "Provenance:" in md and "interpolation" in md
+
+
+def test_rerun_resumes_and_reproduces(smoke_run):
+    """A second run finds the finished checkpoints, replaces records of the same
+    key (no duplicates) and reproduces every number exactly (same seed, same device)."""
+    root, req, first = smoke_run
+    second = run(req)
+    assert [(r.model, r.metric, r.value) for r in first] == [(r.model, r.metric, r.value) for r in second]
+    stored = read_records(results_file(req.results, "generation"))
+    assert len(stored) == len({r.key() for r in stored}) == len(first)
+
+
+def test_quick_meta_suite_smoke_via_cli(tmp_path):
+    """`gbench run --suite quick --preset smoke` writes records and markdown for every suite."""
+    from gbench.suites import SUITES
+
+    results = tmp_path / "lb" / "results"
+    proc = subprocess.run([sys.executable, "-m", "gbench", "run", "--suite", "quick", "--preset", "smoke",
+                           "--device", "cpu", "--no-progress", "--out", str(tmp_path / "runs"),
+                           "--results", str(results)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name, suite in SUITES.items():
+        assert read_records(results_file(results, name)), f"suite {name} wrote no record"
+        assert (tmp_path / "lb" / suite.leaderboard).is_file()
+    # markdown is a pure function of the records
+    before = {p.name: p.read_bytes() for p in (tmp_path / "lb").glob("*.md")}
+    write_leaderboards(results)
+    assert before == {p.name: p.read_bytes() for p in (tmp_path / "lb").glob("*.md")}
