@@ -1,0 +1,33 @@
+"""Benchmarks: pytest-benchmark files named ``bench_*.py``, run with
+
+    pytest benchmarks/ --benchmark-only
+
+Timings are reported as ratios against a reference measured in the same
+session (printed at the end of the run); no benchmark asserts wall time.
+"""
+
+import pytest
+
+_RATIO_LINES: list[str] = []
+
+
+def pytest_collect_file(file_path, parent):
+    # pyproject's pytest settings collect test_*.py only; benchmarks are bench_*.py.
+    # A file named on the command line is collected by pytest itself already.
+    if (file_path.suffix == ".py" and file_path.name.startswith("bench_")
+            and not parent.session.isinitpath(file_path)):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.fixture(scope="session")
+def report_ratio():
+    """Call with one line of text; the lines are printed in the terminal summary."""
+    return _RATIO_LINES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _RATIO_LINES:
+        terminalreporter.section("speed ratios (reference time / gbench time, same session)")
+        for line in _RATIO_LINES:
+            terminalreporter.write_line(line)

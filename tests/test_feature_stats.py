@@ -1,0 +1,237 @@
+"""FeatureStats and FeatureBank: exact streaming, merging, files, pytorch-fid interop."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from gbench.errors import GbenchError
+from gbench.metrics.stats import FeatureBank, FeatureStats, SingularCovarianceWarning
+
+# Relative agreement of statistics that differ only in summation order: the
+# float64 rounding of the sums is ~1e-16; cancellation in S2 − n μμᵀ scales it
+# by ‖μ‖²/λ ≈ 10 for these features (mean 1, std 0.5..2).
+RTOL_ORDER = 1e-12
+
+
+def _features(rng, n=600, d=12):
+    scale = np.linspace(0.5, 2.0, d)
+    return rng.standard_normal((n, d)) * scale + 1.0
+
+
+def _rel(a, b):
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+def _stats_in_batches(x, sizes):
+    stats, start = FeatureStats(), 0
+    for size in sizes:
+        stats.update(x[start:start + size])
+        start += size
+    assert start == len(x)
+    return stats
+
+
+# --- what the statistics mean ---------------------------------------------------
+
+
+def test_compute_matches_numpy_mean_and_unbiased_cov(rng):
+    x = _features(rng)
+    mu, sigma = FeatureStats().update(x).compute()
+    assert mu.dtype == np.float64 and sigma.dtype == np.float64
+    assert mu.shape == (12,) and sigma.shape == (12, 12)
+    assert _rel(mu, x.mean(axis=0)) < RTOL_ORDER
+    assert _rel(sigma, np.cov(x, rowvar=False)) < RTOL_ORDER  # ddof=1, as pytorch-fid
+    assert np.array_equal(sigma, sigma.T)
+
+
+def test_batch_size_independence(rng):
+    x = _features(rng)
+    mu1, s1 = _stats_in_batches(x, [600]).compute()
+    mu2, s2 = _stats_in_batches(x, [1, 7, 100, 92, 400]).compute()
+    mu3, s3 = _stats_in_batches(x, [50] * 12).compute()
+    for mu, s in ((mu2, s2), (mu3, s3)):
+        assert _rel(mu, mu1) < RTOL_ORDER and _rel(s, s1) < RTOL_ORDER
+
+
+def test_merge_equals_single_pass(rng):
+    x = _features(rng)
+    whole = FeatureStats().update(x)
+    shards = [FeatureStats().update(x[i::3]) for i in range(3)]  # interleaved, unequal order
+    merged = FeatureStats().merge(shards[2]).merge(shards[0]).merge(shards[1])
+    assert merged.n == whole.n == 600
+    for a, b in zip(merged.compute(), whole.compute()):
+        assert _rel(a, b) < RTOL_ORDER
+    # merge leaves the other state untouched
+    assert shards[0].n == 200
+
+
+def test_torch_input_float32_accumulates_in_float64(rng):
+    x = _features(rng).astype(np.float32)
+    mu_t, s_t = FeatureStats().update(torch.from_numpy(x)).compute()
+    mu_n, s_n = FeatureStats().update(x).compute()
+    # identical float32 values, both accumulated in float64: same numbers
+    np.testing.assert_array_equal(mu_t, mu_n)
+    np.testing.assert_array_equal(s_t, s_n)
+    # and equal to numpy's float64 statistics of the same float32 values
+    assert _rel(s_t, np.cov(x.astype(np.float64), rowvar=False)) < RTOL_ORDER
+    assert FeatureStats().update(torch.from_numpy(x)).state_dict()["sum_outer"].dtype == torch.float64
+
+
+def test_state_dict_sum_is_a_merge(rng):
+    """What a distributed all-reduce does: add the state tensors, load the sums."""
+    x = _features(rng)
+    a, b = FeatureStats().update(x[:250]), FeatureStats().update(x[250:])
+    summed = {k: a.state_dict()[k] + b.state_dict()[k] for k in ("n", "sum", "sum_outer")}
+    total = FeatureStats().load_state_dict(summed)
+    for u, v in zip(total.compute(), FeatureStats().update(x).compute()):
+        assert _rel(u, v) < RTOL_ORDER
+
+
+# --- bad input and small samples --------------------------------------------------
+
+
+def test_too_few_samples_is_an_error(rng):
+    with pytest.raises(GbenchError, match="at least 2"):
+        FeatureStats().compute()
+    with pytest.raises(GbenchError, match="at least 2"):
+        FeatureStats().update(_features(rng, n=1)).compute()
+
+
+def test_fewer_samples_than_dimensions_warns(rng):
+    stats = FeatureStats().update(_features(rng, n=8, d=12))
+    with pytest.warns(SingularCovarianceWarning, match="singular"):
+        stats.compute()
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.ones((4, 3, 2)), r"\(N, d\)"),
+    (np.array([[1.0, np.nan]]), "NaN"),
+    (torch.tensor([[1.0, float("inf")]]), "NaN or Inf"),
+    (np.ones((3, 2), dtype=bool), "real numbers"),
+    ([[1.0, 2.0]], "numpy array or a torch tensor"),
+])
+def test_bad_features_are_errors(bad, match):
+    with pytest.raises(GbenchError, match=match):
+        FeatureStats().update(bad)
+
+
+def test_dimension_mismatch_is_an_error(rng):
+    stats = FeatureStats().update(_features(rng, d=12))
+    with pytest.raises(GbenchError, match="12"):
+        stats.update(_features(rng, d=5))
+    with pytest.raises(GbenchError, match="dimensions"):
+        stats.merge(FeatureStats().update(_features(rng, d=5)))
+    with pytest.raises(GbenchError, match="dimensions"):
+        FeatureStats(dim=4).update(_features(rng, d=12))
+
+
+# --- files ------------------------------------------------------------------------
+
+
+def test_save_load_roundtrip_is_exact_and_mergeable(rng, tmp_path):
+    x = _features(rng)
+    path = tmp_path / "stats.npz"
+    FeatureStats().update(x[:300]).save(path)
+    loaded = FeatureStats.load(path)
+    assert loaded.mergeable and loaded.n == 300
+    np.testing.assert_array_equal(loaded.compute()[1], FeatureStats().update(x[:300]).compute()[1])
+    loaded.update(x[300:])
+    for a, b in zip(loaded.compute(), FeatureStats().update(x).compute()):
+        assert _rel(a, b) < RTOL_ORDER
+    assert sorted(os.listdir(tmp_path)) == ["stats.npz"]  # no temporary file left behind
+
+
+def test_save_is_atomic_when_writing_fails(rng, tmp_path, monkeypatch):
+    path = tmp_path / "stats.npz"
+    FeatureStats().update(_features(rng)).save(path)
+    before = path.read_bytes()
+
+    def broken_savez(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        FeatureStats().update(_features(rng, n=50)).save(path)
+    assert path.read_bytes() == before  # the old file is intact
+    assert sorted(os.listdir(tmp_path)) == ["stats.npz"]
+
+
+def test_load_pytorch_fid_style_file_is_compute_only(rng, tmp_path):
+    x = _features(rng)
+    path = tmp_path / "pfid.npz"
+    # exactly how pytorch-fid's save_fid_stats writes statistics
+    np.savez_compressed(path, mu=np.mean(x, axis=0), sigma=np.cov(x, rowvar=False))
+    stats = FeatureStats.load(path)
+    mu, sigma = stats.compute()
+    np.testing.assert_array_equal(sigma, np.cov(x, rowvar=False))
+    assert not stats.mergeable and stats.n is None
+    with pytest.raises(GbenchError, match="only mu and sigma"):
+        stats.update(x)
+    with pytest.raises(GbenchError, match="only mu and sigma"):
+        FeatureStats().update(x).merge(stats)
+
+
+@pytest.mark.filterwarnings("ignore:The `disp` argument:DeprecationWarning")  # inside pytorch-fid
+def test_pytorch_fid_reads_our_files_and_we_read_theirs(rng, tmp_path):
+    """Interop both ways through pytorch-fid's own loader and FID function."""
+    from pytorch_fid.fid_score import calculate_frechet_distance, compute_statistics_of_path
+
+    from gbench.metrics.frechet import frechet_distance
+
+    x, y = _features(rng, n=400), _features(rng, n=500) * 1.1 + 0.2
+    ours = tmp_path / "ours.npz"
+    FeatureStats().update(x).save(ours)
+    # pytorch-fid's loader on our file (model is unused for .npz paths)
+    m1, s1 = compute_statistics_of_path(str(ours), None, 50, 12, "cpu")
+    m2, s2 = np.mean(y, axis=0), np.cov(y, rowvar=False)
+    theirs = tmp_path / "theirs.npz"
+    np.savez_compressed(theirs, mu=m2, sigma=s2)
+    reference = calculate_frechet_distance(m1, s1, m2, s2)
+    ours_fd = frechet_distance(*FeatureStats.load(ours).compute(), *FeatureStats.load(theirs).compute(),
+                               backend="scipy")
+    # same matrices, same operations: equal up to the last bits
+    assert ours_fd == pytest.approx(reference, rel=1e-12)
+
+
+def test_load_errors_name_the_problem(tmp_path):
+    with pytest.raises(GbenchError, match="does not exist"):
+        FeatureStats.load(tmp_path / "missing.npz")
+    (tmp_path / "junk.npz").write_text("not a zip")
+    with pytest.raises(GbenchError, match="cannot read"):
+        FeatureStats.load(tmp_path / "junk.npz")
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(GbenchError, match="no 'mu' and 'sigma'"):
+        FeatureStats.load(tmp_path / "other.npz")
+
+
+# --- FeatureBank --------------------------------------------------------------------
+
+
+def test_feature_bank_keeps_rows_in_order_and_merges(rng):
+    x = _features(rng, n=50).astype(np.float32)
+    a = FeatureBank().update(x[:10]).update(torch.from_numpy(x[10:30]))
+    b = FeatureBank().update(x[30:])
+    rows = a.merge(b).compute()
+    assert rows.dtype == torch.float32 and rows.shape == (50, 12)
+    np.testing.assert_array_equal(rows.numpy(), x)
+    assert b.n == 20  # unchanged
+
+
+def test_feature_bank_dtype(rng):
+    x = _features(rng, n=5)
+    assert FeatureBank().update(x).compute().dtype == torch.float64  # float64 in, float64 kept
+    assert FeatureBank().update(x.astype(np.float16)).compute().dtype == torch.float32
+    assert FeatureBank(dtype=torch.float64).update(x.astype(np.float32)).compute().dtype == torch.float64
+    with pytest.raises(GbenchError, match="empty"):
+        FeatureBank().compute()
+    with pytest.raises(GbenchError, match="dimensions"):
+        FeatureBank().update(x).update(x[:, :3])
+
+
+def test_feature_bank_copies_its_input(rng):
+    x = torch.from_numpy(_features(rng, n=5)).float()
+    bank = FeatureBank().update(x)
+    x.zero_()  # an extractor reusing its output buffer must not change stored rows
+    assert bank.compute().abs().sum() > 0
