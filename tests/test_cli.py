@@ -81,3 +81,34 @@ def test_bad_image_inputs_via_cli(tmp_path, case):
         bad = tmp_path / "bad.npz"
         np.savez(bad, mu=np.full(64, np.nan), sigma=np.eye(64))
     one_line_error(run_cli("fid", str(good), str(bad), "--extractor", "digits-evaluator"))
+
+
+def test_unknown_model_selection_is_one_line(tmp_path):
+    line = one_line_error(run_cli("run", "--suite", "generation", "--models", "dcgann", "--preset", "smoke",
+                                  "--results", str(tmp_path / "r")))
+    assert "dcgann" in line and "dcgan" in line
+
+
+def test_fid_and_score_on_folders_npz_and_stats(tmp_path):
+    """Happy paths: a folder vs itself is 0; saved stats score like the images
+    they came from; `score --json` reports every requested metric."""
+    import json
+
+    from gbench.data import DATASETS
+    from gbench.data.folder import save_image_folder
+
+    test = DATASETS.get("digits")("test").images
+    save_image_folder(test[:120], tmp_path / "a")
+    np.savez(tmp_path / "b.npz", images=test[120:].numpy())
+    same = json.loads(run_cli("fid", str(tmp_path / "a"), str(tmp_path / "a"), "--json", "--device", "cpu").stdout)
+    assert abs(same["fid"]) < 1e-6 and same["verified"]
+    r = run_cli("fid", str(tmp_path / "a"), str(tmp_path / "b.npz"), "--json", "--device", "cpu",
+                "--save-stats", str(tmp_path / "a_stats.npz"))
+    direct = json.loads(r.stdout)["fid"]
+    via_stats = json.loads(run_cli("fid", str(tmp_path / "a_stats.npz"), str(tmp_path / "b.npz"), "--json",
+                                   "--device", "cpu").stdout)["fid"]
+    assert direct > 0 and via_stats == pytest.approx(direct, rel=1e-9)
+    out = json.loads(run_cli("score", str(tmp_path / "b.npz"), str(tmp_path / "a"), "--json", "--device", "cpu").stdout)
+    scores = out["scores"][str(tmp_path / "a")]
+    assert set(scores) >= {"fid", "is", "kid", "precision", "recall", "density", "coverage"}
+    assert scores["fid"] == pytest.approx(direct, rel=1e-9)  # FID is symmetric
