@@ -34,12 +34,21 @@ class MetricInfo:
 METRICS: Registry[MetricInfo] = Registry("metric")
 
 
-def _register(*infos: MetricInfo) -> None:
+def register_metrics(*infos: MetricInfo) -> None:
+    """Register display facts; a suite calls this for the metrics it adds.
+
+    Two suites may report the same metric (e.g. ``elbo``): registering an
+    identical MetricInfo again is a no-op, a conflicting one is an error.
+    """
     for info in infos:
+        if info.name in METRICS:
+            if METRICS.get(info.name) != info:
+                raise ValueError(f"metric {info.name!r} is already registered with different display facts")
+            continue
         METRICS.register(info.name, info)
 
 
-_register(
+register_metrics(
     MetricInfo("fid", "FID", False, "Fréchet distance between feature Gaussians (Heusel et al. 2017)", 2),
     MetricInfo("kid", "KID×10³", False, "unbiased MMD² with a cubic polynomial kernel (Bińkowski et al. 2018), ×1000", 2),
     MetricInfo("is", "IS", True, "Inception Score exp E KL(p(y|x) ‖ p(y)) (Salimans et al. 2016)", 2),

@@ -30,7 +30,7 @@ from gbench.errors import GbenchError
 from gbench.evaluate import GENERATION_METRICS, Reference, load_profile_extractor, score_images
 from gbench.figures import save_grid
 from gbench.images import float_to_uint8, uint8_to_float
-from gbench.metrics.info import METRICS, MetricInfo
+from gbench.metrics.info import MetricInfo, register_metrics
 from gbench.suites.base import RunContext, Suite
 
 MODELS = ("gan", "dcgan", "vae", "cvae", "beta-vae", "cgan", "icgan")
@@ -38,16 +38,14 @@ DATASETS_BY_PROFILE = {"embedded": ("digits",), "paper": ("mnist", "cifar10", "c
 FLOOR = "real-data"
 IWAE_K = {"smoke": 4, "quick": 64, "full": 5000}  # Burda et al. report k = 5000
 
-for _info in (
+register_metrics(
     MetricInfo("elbo", "ELBO (nats)", True, "evidence lower bound on the test split, per image", 1),
     MetricInfo("nll_iwae", "NLL IWAE (nats)", False, "−log p(x) from the IWAE bound (Burda et al. 2016), per image", 1),
     MetricInfo("bits_per_dim", "bits/dim", False, "IWAE negative log-likelihood in bits per dimension", 3),
     MetricInfo("class_acc", "class acc.", True, "evaluator accuracy on class-conditional samples (requested class)", 3),
     MetricInfo("edit_acc", "edit acc.", True, "IcGAN: evaluator accuracy on images edited to a new class", 3),
     MetricInfo("recon_mse", "recon. MSE", False, "IcGAN: mean squared reconstruction error on [0, 1] pixels", 4),
-):
-    if _info.name not in METRICS:
-        METRICS.register(_info.name, _info)
+)
 
 
 def _train_model(ctx: RunContext, name: str, train, num_classes: int | None, shape, trained: bool = True):
