@@ -14,7 +14,7 @@ from zoo.models.dcgan import interpolation_grid, slerp, vector_arithmetic
 from zoo.models.vae import VAE
 from zoo.train import train
 
-NAMES = ["gan", "dcgan", "vae", "cvae", "beta-vae", "cgan", "icgan"]
+NAMES = ["gan", "dcgan", "vae", "cvae", "beta-vae", "cgan", "icgan", "dsprites-vae", "dsprites-beta-vae", "beta-tcvae"]
 
 
 def _labels_for(spec, n):

@@ -14,7 +14,7 @@ META_SUITES = {
 def _register_builtin() -> None:
     import importlib
 
-    for module in ("gbench.suites.generation",):  # one line per suite module
+    for module in ("gbench.suites.generation", "gbench.suites.disentanglement"):  # one per suite module
         suite = importlib.import_module(module).SUITE
         SUITES.register(suite.name, suite)
 

@@ -11,6 +11,7 @@ Adding a model is one new file (config, networks, ``make_config``, ``build``,
 """
 
 from zoo.models import cgan, dcgan, gan, icgan, vae
+from zoo.models import btcvae
 from zoo.models.base import FAMILIES, PRESETS, GenerativeModel, ModelSpec
 from zoo.registry import Registry
 
@@ -22,5 +23,8 @@ MODELS.register("cvae", vae.CVAE_SPEC)
 MODELS.register("beta-vae", vae.BETA_VAE_SPEC)
 MODELS.register("cgan", cgan.SPEC)
 MODELS.register("icgan", icgan.SPEC)
+MODELS.register("dsprites-vae", btcvae.VAE_SPEC)
+MODELS.register("dsprites-beta-vae", btcvae.BETA_VAE_SPEC)
+MODELS.register("beta-tcvae", btcvae.BETA_TCVAE_SPEC)
 
 __all__ = ["MODELS", "ModelSpec", "GenerativeModel", "PRESETS", "FAMILIES"]

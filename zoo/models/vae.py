@@ -96,13 +96,22 @@ class VAE(GenerativeModel):
         self.image_shape = tuple(config.image_shape)
         self.latent_dim = config.latent_dim
         self.num_classes = config.num_classes
-        c, h, _ = self.image_shape
-        k = config.num_classes or 0
-        self.encoder = ConvEncoder(c + k, h, config.width, out_dim=2 * config.latent_dim, batch_norm=False)
-        self.decoder = ConvDecoder(config.latent_dim + k, c, h, config.width, batch_norm=False)
+        self.encoder, self.decoder = self.build_trunks(config)
         learn_sigma = config.decoder == "gaussian" and config.sigma is None
         self.log_sigma = nn.Parameter(torch.zeros(())) if learn_sigma else None
         self.reset_parameters()
+
+    def build_trunks(self, config: VAEConfig) -> tuple[nn.Module, nn.Module]:
+        """(encoder, decoder): (N, C[+K], H, W) → (N, 2·latent_dim) and (N, latent_dim[+K]) → (N, C, H, W).
+
+        The DCGAN trunks without batch norm; a subclass swaps in other trunks
+        with the same shapes (e.g. :mod:`zoo.models.btcvae`, the 64×64 network
+        of the β-VAE papers) and keeps every bound and sampler of this class.
+        """
+        c, h, _ = config.image_shape
+        k = config.num_classes or 0
+        return (ConvEncoder(c + k, h, config.width, out_dim=2 * config.latent_dim, batch_norm=False),
+                ConvDecoder(config.latent_dim + k, c, h, config.width, batch_norm=False))
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
