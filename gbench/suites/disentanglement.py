@@ -47,7 +47,7 @@ from gbench.data import dsprites
 from gbench.figures import save_grid
 from gbench.images import float_to_uint8, uint8_to_float
 from gbench.metrics.disentanglement import dci, factorvae_score, mig, sap
-from gbench.metrics.info import METRICS, MetricInfo
+from gbench.metrics.info import MetricInfo, register_metrics
 from gbench.suites.base import RunContext, Suite
 
 MODELS = ("dsprites-vae", "dsprites-beta-vae", "beta-tcvae")
@@ -58,7 +58,7 @@ MIG_BINS = 20  # Locatello et al. 2019's protocol
 TRAVERSAL_VALUES = torch.linspace(-2.5, 2.5, 11)
 ENCODE_CHUNK = 1000
 
-for _info in (
+register_metrics(
     MetricInfo("mig", "MIG", True, "Mutual Information Gap on mean codes, 20 bins (Chen et al. 2018, Eq. 6)", 3),
     MetricInfo("sap", "SAP", True, "Separated Attribute Predictability, linear SVM per latent (Kumar et al. 2018)", 3),
     MetricInfo("dci_disentanglement", "DCI-D", True, "DCI disentanglement, GBT importances (Eastwood & Williams 2018)", 3),
@@ -67,9 +67,7 @@ for _info in (
     MetricInfo("factorvae_score", "FactorVAE", True, "FactorVAE score: majority-vote accuracy (Kim & Mnih 2018)", 3),
     MetricInfo("recon_nll", "recon. NLL (nats)", False, "Bernoulli −log p(x|z=μ(x)) per test image (summed BCE)", 1),
     MetricInfo("elbo", "ELBO (nats)", True, "evidence lower bound on the test split, per image", 1),
-):
-    if _info.name not in METRICS:
-        METRICS.register(_info.name, _info)
+)
 
 
 @dataclass(frozen=True)
