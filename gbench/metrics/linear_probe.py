@@ -47,15 +47,18 @@ class ProbeConfig:
             tried in increasing order; ties go to the smaller C.
         val_fraction: fraction of each class held out of the training data to
             choose C (at least one example per class is held out and one kept).
-        max_iter: liblinear iterations; a fit that stops here is reported, not hidden
-            (``ProbeResult.converged``).
-        tol: liblinear stopping tolerance (scikit-learn's default).
+        max_iter: liblinear iterations (scikit-learn's default); a fit that stops
+            here is reported, not hidden (``ProbeResult.converged``).
+        tol: liblinear stopping tolerance. 1e-3 sits between scikit-learn's
+            1e-4 and liblinear's own 0.1 for its dual solver: on digits' raw
+            pixels it gave the same test accuracy for every C ≤ 0.1 as 1e-4,
+            in about half the time.
     """
 
     cs: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
     val_fraction: float = 0.2
-    max_iter: int = 2000
-    tol: float = 1e-4
+    max_iter: int = 1000
+    tol: float = 1e-3
 
     def __post_init__(self):
         if not self.cs or any(not (c > 0) for c in self.cs):
@@ -164,7 +167,8 @@ def stratified_split(labels, fraction: float, seed: int = 0) -> tuple[np.ndarray
     for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c))
         if len(idx) < 2:
-            raise GbenchError(f"class {c} has {len(idx)} training example(s): a validation split needs at least 2 per class")
+            raise GbenchError(f"class {c} has {len(idx)} training example(s): "
+                              "a validation split needs at least 2 per class")
         m = int(np.clip(round(fraction * len(idx)), 1, len(idx) - 1))
         held.append(idx[:m])
         kept.append(idx[m:])

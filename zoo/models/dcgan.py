@@ -89,6 +89,25 @@ class DCGANDiscriminator(nn.Module):
             x = concat_label_maps(x, labels, self.num_classes)
         return self.trunk(x).squeeze(1)
 
+    def layer_outputs(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Each hidden convolutional layer's activations (after its LeakyReLU), input side first.
+
+        The features of Radford et al. 2016, Sec. 5.1 ("the discriminator's
+        convolutional features from all layers"). For images of size 4·2^L and
+        ``ndf = w``: [(N, w, H/2, W/2), (N, 2w, H/4, W/4), ..., (N, 2^(L−1)·w, 4, 4)];
+        the last 4×4 convolution to the logit is not a feature layer.
+        Batch norm acts as in the module's current mode (call ``eval()`` for
+        features that do not depend on the batch).
+        """
+        if self.num_classes is not None:
+            x = concat_label_maps(x, labels, self.num_classes)
+        outputs = []
+        for layer in list(self.trunk.net)[:-1]:
+            x = layer(x)
+            if not isinstance(layer, nn.Conv2d):  # the input conv's output is taken after its LeakyReLU
+                outputs.append(x)
+        return outputs
+
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation (Shoemake 1985; White 2016, "Sampling Generative

@@ -1,0 +1,97 @@
+"""The `features` suite (Radford et al. 2016, Table 1) at the smoke preset, through the runner."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gbench.records import read_records
+from gbench.runner import RunRequest, run
+from gbench.suites import SUITES
+from gbench.suites.features import MODELS, PRESETS, _subset, discriminator_features
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    # The suite's tensors are tiny (e.g. KID's 128×128 kernels): on two shared cores a second torch
+    # thread costs far more in synchronization than it gives (36 s vs 5 s for this smoke run).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory, one_thread):
+    root = tmp_path_factory.mktemp("features")
+    records = run(RunRequest(suite="features", preset="smoke", device="cpu", results=root / "results",
+                             out=root / "runs", progress=False))
+    return root, records
+
+
+def test_smoke_writes_both_accuracies_for_every_row(smoke):
+    root, records = smoke
+    on_disk = read_records(root / "results" / "features.jsonl")
+    assert sorted(r.key() for r in on_disk) == sorted(r.key() for r in records)
+    got = {(r.model, r.metric): r for r in on_disk}
+    assert set(got) == {(m, k) for m in MODELS for k in ("probe_acc", "probe_acc_few")}
+    for r in on_disk:
+        assert r.status == "ok" and r.dataset == "digits" and 0.0 <= r.value <= 1.0
+        assert r.extra["C"] in PRESETS["smoke"].probe.cs if r.metric == "probe_acc" else r.std is not None
+    few = got[("raw-pixels", "probe_acc_few")].extra
+    assert few["labels_per_class"] == PRESETS["smoke"].few_per_class and few["draws"] == PRESETS["smoke"].draws
+    # Feature sizes: pixels C·H·W, K-means 4K, D (ndf 8 at smoke) 16·(8 + 16 + 32).
+    dims = {m: got[(m, "probe_acc")].extra["feature_dim"] for m in MODELS}
+    assert dims == {"raw-pixels": 1024, "kmeans": 4 * PRESETS["smoke"].kmeans_k,
+                    "dcgan-d@init": 896, "dcgan-d": 896}
+    # D was trained in this suite's own run directory.
+    assert (root / "runs" / "features" / "embedded" / "smoke" / "seed0" / "dcgan" / "checkpoint.safetensors").is_file()
+
+
+def test_smoke_leaderboard_comes_from_the_records(smoke):
+    root, _ = smoke
+    md = (root / SUITES.get("features").leaderboard).read_text()
+    assert md.startswith("# Feature learning")
+    for m in MODELS:
+        assert f"| {m} " in md
+    assert "labels_per_class = 5" in md
+
+
+def test_random_and_trained_discriminators_give_different_features(smoke):
+    # The @init row is the trainer's starting point, so after (even 4) steps D's features moved.
+    from gbench.suites.base import RunContext
+    from gbench.suites.features import _dcgan
+
+    root, _ = smoke
+    ctx = RunContext(suite="features", profile="embedded", preset="smoke", seed=0, device=torch.device("cpu"),
+                     out_dir=root / "runs", results_dir=root / "results", figures_dir=root / "figures",
+                     progress=False)
+    from gbench.data import DATASETS
+
+    images = DATASETS.get("digits")("train").images
+    init, _ = _dcgan(ctx, images, trained=False)
+    again, _ = _dcgan(ctx, images, trained=False)
+    trained, _ = _dcgan(ctx, images, trained=True)  # resumes the finished run: no training
+    x = images[:16]
+    a = discriminator_features(init.discriminator, x, ctx.device)
+    assert torch.equal(a, discriminator_features(again.discriminator, x, ctx.device))  # seeded
+    assert not torch.equal(a, discriminator_features(trained.discriminator, x, ctx.device))
+    # Eval mode: an image's features do not depend on its batch.
+    torch.testing.assert_close(discriminator_features(init.discriminator, x[:3], ctx.device), a[:3])
+
+
+def test_subset_is_stratified_and_capped():
+    from gbench.data import DATASETS
+
+    train = DATASETS.get("digits")("train")
+    sub = _subset(train, 20, None, seed=0)
+    assert torch.bincount(sub.labels).tolist() == [20] * 10
+    assert len(_subset(train, None, 100, seed=0)) == 100
+    assert len(_subset(train, 1000, None, seed=0)) == len(train)  # fewer than 1000 per class: all of them
+
+
+def test_paper_profile_without_data_root_says_what_is_missing(tmp_path: Path):
+    records = run(RunRequest(suite="features", profile="paper", preset="smoke", device="cpu",
+                             results=tmp_path / "results", out=tmp_path / "runs", progress=False))
+    assert len(records) == 1 and records[0].status == "unavailable"
+    assert records[0].dataset == "cifar10" and "--data-root" in records[0].reason
