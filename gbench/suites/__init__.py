@@ -14,8 +14,8 @@ META_SUITES = {
 def _register_builtin() -> None:
     import importlib
 
-    for module in ("gbench.suites.generation", "gbench.suites.disentanglement", "gbench.suites.features",
-                   "gbench.suites.corruption"):  # one line per suite module
+    for module in ("gbench.suites.generation", "gbench.suites.sr", "gbench.suites.disentanglement",
+                   "gbench.suites.features", "gbench.suites.corruption"):  # one line per suite module
         suite = importlib.import_module(module).SUITE
         SUITES.register(suite.name, suite)
 
