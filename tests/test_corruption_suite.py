@@ -3,7 +3,6 @@
 from dataclasses import replace
 
 import pytest
-import torch
 from scipy.stats import spearmanr
 
 from gbench.corruptions import DISTURBANCES
@@ -11,16 +10,6 @@ from gbench.records import Record, read_records
 from gbench.runner import RunRequest, run
 from gbench.suites import SUITES
 from gbench.suites.corruption import BASE_METRICS, level_metric, render, spearman_by_disturbance, split_level_metric
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    # The suite's tensors are tiny (e.g. KID's 128×128 kernels): on two shared cores a second torch
-    # thread costs far more in synchronization than it gives (36 s vs 5 s for this smoke run).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

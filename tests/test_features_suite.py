@@ -12,16 +12,6 @@ from gbench.suites.features import MODELS, PRESETS, _subset, discriminator_featu
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    # The suite's tensors are tiny (e.g. KID's 128×128 kernels): on two shared cores a second torch
-    # thread costs far more in synchronization than it gives (36 s vs 5 s for this smoke run).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
 def smoke(tmp_path_factory, one_thread):
     root = tmp_path_factory.mktemp("features")
     records = run(RunRequest(suite="features", preset="smoke", device="cpu", results=root / "results",

@@ -18,14 +18,7 @@ from zoo.models.srresnet import SRResNetGenerator, bicubic_downsample
 from zoo.train import train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on two shared, busy cores a second thread that is not scheduled makes
-    every small op wait (measured: SRGAN smoke training 0.09 s with 1 thread, 11 s with 2)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

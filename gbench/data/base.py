@@ -6,7 +6,7 @@ integer labels, for a fixed, documented ``train`` / ``test`` split.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 

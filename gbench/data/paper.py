@@ -23,7 +23,6 @@ Layouts under ``--data-root DIR``:
 from __future__ import annotations
 
 import gzip
-import io
 import pickle
 from functools import lru_cache
 from pathlib import Path

@@ -26,7 +26,6 @@ import time
 import torch
 
 from gbench.data import DATASETS
-from gbench.errors import GbenchError
 from gbench.evaluate import GENERATION_METRICS, Reference, load_profile_extractor, score_images
 from gbench.figures import save_grid
 from gbench.images import float_to_uint8, uint8_to_float
