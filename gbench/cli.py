@@ -91,8 +91,13 @@ def cmd_list(args) -> int:
     def section(title, rows, headers):
         print(f"\n{title}\n" + tabulate(rows, headers=headers, disable_numparse=True))
 
-    section("Suites", [[n, "yes", s.description] for n, s in SUITES.items()]
-            + [[n, "yes", d] for n, d in META_SUITES.items()], ["suite", "runs here", "what it measures"])
+    def suite_here(suite) -> str:
+        # datasets outside the registry (Set5, Set14, BSD100) are local folders too
+        needs_root = any(d not in DATASETS or DATASETS.get(d).profile == "paper" for d in suite.datasets.get("paper", ()))
+        return "embedded: yes; paper: needs --data-root" if needs_root else "yes"
+
+    section("Suites", [[n, suite_here(s), s.title] for n, s in SUITES.items()]
+            + [[n, "as its suites", d] for n, d in META_SUITES.items()], ["suite", "runs here", "what it measures"])
     section("Models (zoo)", [[n, m.family, m.description] for n, m in MODELS.items()], ["model", "family", "description"])
     section("Metrics", [[n, m.header, m.description] for n, m in METRICS.items()], ["metric", "column", "description"])
     rows = []
