@@ -13,13 +13,7 @@ from gbench.features import EXTRACTORS
 from gbench.features import weights as W
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One thread: on 2 shared cores two threads per process oversubscribe them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

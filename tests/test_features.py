@@ -20,14 +20,7 @@ from gbench.features import weights as W
 from gbench.registry import UnknownNameError
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Run on one thread: on 2 shared cores, 2 threads per process oversubscribe
-    them and Inception runs ~4× slower than on one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -21,14 +21,7 @@ from gbench.metrics.sr import psnr, rgb_to_y, ssim
 TOL = 1e-6
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The 2 CPU cores of the test machine are shared; OpenMP with 2 threads on
-    # busy cores made these float64 ops 10-20× slower. Restored afterwards.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def y_by_formula(img: np.ndarray) -> np.ndarray:

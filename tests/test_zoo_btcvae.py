@@ -18,13 +18,7 @@ from zoo.train import train
 NAMES = ["dsprites-vae", "dsprites-beta-vae", "beta-tcvae"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks: one thread is as fast as two, and much faster when the cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 # ---------------------------------------------------------------- TC estimator (Chen et al. 2018, MWS)

@@ -93,6 +93,19 @@ class RunContext:
         write_records(self.results_dir, records)
         self.records.extend(records)
 
+    def available_datasets(self, names):
+        """Yield (name, spec) for each dataset that can load in this run; for
+        one that cannot, emit an 'unavailable' record saying why instead."""
+        from gbench.data import DATASETS
+
+        for name in names:
+            spec = DATASETS.get(name)
+            ok, why = spec.availability(self.data_root)
+            if ok:
+                yield name, spec
+            else:
+                self.emit([self.record("all", name, "all", None, reason=f"unavailable: {name} {why}")])
+
     def selected(self, models: tuple[str, ...]) -> tuple[str, ...]:
         return models if self.models is None else tuple(m for m in models if m in self.models)
 

@@ -146,12 +146,7 @@ def run(ctx: RunContext) -> None:
     if extractor is None:
         return
     n_reference, n_disturbed = SIZES[ctx.preset]
-    for dataset in DATASETS_BY_PROFILE[ctx.profile]:
-        spec = DATASETS.get(dataset)
-        ok, why = spec.availability(ctx.data_root)
-        if not ok:
-            ctx.emit([ctx.record("all", dataset, "all", None, reason=f"unavailable: {dataset} {why}")])
-            continue
+    for dataset, spec in ctx.available_datasets(DATASETS_BY_PROFILE[ctx.profile]):
         t0 = time.perf_counter()
         reference_images = _sized(spec("train", ctx.data_root, ctx.download).images, n_reference, ctx.seed)
         clean = _sized(spec("test", ctx.data_root, ctx.download).images, n_disturbed, ctx.seed)

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gbench.data import DATASETS, ImageSet
+from gbench.data import ImageSet
 from gbench.images import uint8_to_float
 from gbench.metrics.info import MetricInfo, register_metrics
 from gbench.metrics.linear_probe import ProbeConfig, few_label_probe, linear_probe, max_pool_grid
@@ -188,12 +188,7 @@ def _features(ctx: RunContext, row: str, unlabelled: torch.Tensor, images: list[
 
 def run(ctx: RunContext) -> None:
     preset = PRESETS[ctx.preset]
-    for dataset in DATASETS_BY_PROFILE[ctx.profile]:
-        spec = DATASETS.get(dataset)
-        ok, why = spec.availability(ctx.data_root)
-        if not ok:
-            ctx.emit([ctx.record("all", dataset, "all", None, reason=f"unavailable: {dataset} {why}")])
-            continue
+    for dataset, spec in ctx.available_datasets(DATASETS_BY_PROFILE[ctx.profile]):
         full_train = spec("train", ctx.data_root, ctx.download)
         train = _subset(full_train, preset.train_per_class, None, ctx.seed)
         test = _subset(spec("test", ctx.data_root, ctx.download), None, preset.test_size, ctx.seed)

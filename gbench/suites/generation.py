@@ -25,7 +25,6 @@ import time
 
 import torch
 
-from gbench.data import DATASETS
 from gbench.evaluate import GENERATION_METRICS, Reference, load_profile_extractor, score_images
 from gbench.figures import save_grid
 from gbench.images import float_to_uint8, uint8_to_float
@@ -115,16 +114,10 @@ def _accuracy(extractor, images: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def run(ctx: RunContext) -> None:
-    datasets = DATASETS_BY_PROFILE[ctx.profile]
     extractor = load_profile_extractor(ctx)
     if extractor is None:
         return
-    for dataset in datasets:
-        spec = DATASETS.get(dataset)
-        ok, why = spec.availability(ctx.data_root)
-        if not ok:
-            ctx.emit([ctx.record("all", dataset, "all", None, reason=why)])
-            continue
+    for dataset, spec in ctx.available_datasets(DATASETS_BY_PROFILE[ctx.profile]):
         train, test = spec("train", ctx.data_root, ctx.download), spec("test", ctx.data_root, ctx.download)
         if ctx.preset == "smoke":  # tests: a small reference keeps every metric defined and fast
             test = type(test)(test.images[:128], None if test.labels is None else test.labels[:128], test.classes)
