@@ -53,7 +53,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def batch() -> tuple[torch.Tensor, torch.Tensor]:
     """Real photo patches and a degraded copy (×1/4 bicubic down, ×4 up: the SR baseline)."""
-    from gbench.metrics.resize import imresize
+    from gbench.transforms.resize import imresize
 
     hr = random_patches("test", BATCH[0], BATCH[2], seed=0)
     return hr, imresize(imresize(hr, 0.25, exact=True), 4, exact=True)

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 from scipy.stats import spearmanr
 
-from gbench.corruptions import DISTURBANCES
+from gbench.transforms.corruptions import DISTURBANCES
 from gbench.records import Record, read_records
 from gbench.runner import RunRequest, run
 from gbench.suites import SUITES

@@ -1,4 +1,4 @@
-"""Defining properties of the Heusel et al. 2017 disturbances (gbench.corruptions)."""
+"""Defining properties of the Heusel et al. 2017 disturbances (gbench.transforms.corruptions)."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gbench import corruptions as C
+from gbench.transforms import corruptions as C
 from gbench.data import digits, natural
 from gbench.errors import GbenchError
 

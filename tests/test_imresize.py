@@ -11,7 +11,7 @@ from PIL import Image
 
 from gbench.data.natural import full_images
 from gbench.errors import GbenchError
-from gbench.metrics.resize import (check_divisible, cubic, imresize, imresize_float, mod_crop,
+from gbench.transforms.resize import (check_divisible, cubic, imresize, imresize_float, mod_crop,
                                    round_like_matlab_uint8)
 
 
@@ -227,7 +227,7 @@ def test_mod_crop_and_check_divisible():
     with pytest.raises(GbenchError) as e:
         check_divisible(img, 4)
     assert str(e.value) == ("image 3×255×257 is not divisible by scale 4: "
-                            "mod-crop it (gbench.metrics.resize.mod_crop) first")
+                            "mod-crop it (gbench.transforms.resize.mod_crop) first")
     cropped = mod_crop(img.numpy(), 4)
     assert isinstance(cropped, torch.Tensor) and cropped.shape == (2, 3, 252, 256)
     check_divisible(cropped, 4)  # no error
@@ -276,7 +276,7 @@ def test_pil_bicubic_differs_only_by_pass_order_borders_and_fixed_point():
     hr = full_images("train")[0]  # astronaut, 512×512
     lr = imresize(hr, 0.25)
     for src, scale, max_bound, mean_bound in [
-        (hr, 0.25, 16, 0.25),  # measured: max 12, mean 0.161 (see gbench.metrics.resize)
+        (hr, 0.25, 16, 0.25),  # measured: max 12, mean 0.161 (see gbench.transforms.resize)
         (lr, 4, 16, 0.25),     # measured: max 13, mean 0.190
     ]:
         ours = imresize(src, scale)[0].numpy().astype(np.int64)

@@ -12,7 +12,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 import gbench.metrics.sr as sr
 from gbench.data.natural import full_images
 from gbench.errors import GbenchError
-from gbench.metrics.resize import imresize
+from gbench.transforms.resize import imresize
 from gbench.metrics.sr import psnr, rgb_to_y, ssim
 
 # Parity tolerance with scikit-image: both compute in float64 with the same

@@ -10,7 +10,7 @@ from torchvision.models.vgg import cfgs, make_layers
 
 from gbench.errors import GbenchError
 from gbench.features import weights as weights_mod
-from gbench.metrics.resize import imresize
+from gbench.transforms.resize import imresize
 from gbench.metrics.sharpness import high_frequency_energy, high_frequency_ratio
 from gbench.records import read_records
 from gbench.runner import RunRequest, run

@@ -113,7 +113,7 @@ def test_vgg_features_take_torchvision_weights_and_refuse_bad_ones(random_vgg19_
 
 
 def test_training_degradation_is_matlab_bicubic_away_from_the_border():
-    from gbench.metrics.resize import imresize_float
+    from gbench.transforms.resize import imresize_float
 
     hr = _hr_patches(2, 64, seed=3)
     lr = bicubic_downsample(hr, 4)

@@ -10,7 +10,7 @@ from gbench.metrics.frechet import FrechetReference, frechet_distance
 from gbench.metrics.inception_score import inception_score
 from gbench.metrics.kid import kid
 from gbench.metrics.prdc import density_coverage, precision_recall
-from gbench.metrics.resize import check_divisible, imresize, mod_crop
+from gbench.transforms.resize import check_divisible, imresize, mod_crop  # re-exported: a public name
 from gbench.metrics.sr import psnr, rgb_to_y, ssim
 from gbench.metrics.stats import FeatureBank, FeatureStats
 

@@ -79,7 +79,7 @@ def _prepare(fn: str, a, b, crop_border: int, y_channel: bool,
     if ta.shape != tb.shape:
         raise GbenchError(f"{fn}: a has shape {tuple(ta.shape)} but b has {tuple(tb.shape)}: compare each "
                           "restored image with a reference of the same size (mod-crop the HR image to a "
-                          "multiple of the scale with gbench.metrics.resize.mod_crop)")
+                          "multiple of the scale with gbench.transforms.resize.mod_crop)")
     if ta.device != tb.device:
         raise GbenchError(f"{fn}: a is on {ta.device} but b is on {tb.device}: move both to one device")
     if isinstance(crop_border, bool) or not isinstance(crop_border, numbers.Integral) or crop_border < 0:

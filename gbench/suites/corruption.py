@@ -7,7 +7,7 @@ the level while IS does not always fall. This suite repeats the study:
 
 * reference: the train split's features (the clean distribution);
 * disturbed set: the test split, disturbed by every function of
-  :data:`gbench.corruptions.DISTURBANCES` at each of its levels (seed = the
+  :data:`gbench.transforms.corruptions.DISTURBANCES` at each of its levels (seed = the
   run's seed). Level 0 is the identity for every disturbance, so its row is
   the real-data floor (held-out real images against the reference), scored
   once and shared;
@@ -25,7 +25,7 @@ level) and a grid of disturbed examples (one row per level).
 
 Profiles: ``embedded`` — `digits` scored with the `digits-evaluator`;
 contamination uses `natural` photograph patches (train split), converted by
-:func:`gbench.corruptions.contaminate` to 1×32×32 (BT.601 luma, center crop,
+:func:`gbench.transforms.corruptions.contaminate` to 1×32×32 (BT.601 luma, center crop,
 antialiased resize). ``paper`` — CIFAR-10 with `inception-v3-fid` (the paper
 used CelebA; CIFAR-10 is the paper-profile dataset the other suites share),
 contaminated by the same `natural` patches at 3×32×32; at ``quick`` a seeded
@@ -44,7 +44,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from gbench.corruptions import DISTURBANCES
+from gbench.transforms.corruptions import DISTURBANCES
 from gbench.data import DATASETS
 from gbench.evaluate import Reference, load_profile_extractor, score_images
 from gbench.figures import save_grid

@@ -53,7 +53,7 @@ from gbench.features.weights import WeightsNotFoundError, load_state_dict, resol
 from gbench.figures import save_grid
 from gbench.images import float_to_uint8, to_rgb, uint8_to_float
 from gbench.metrics.info import METRICS, MetricInfo
-from gbench.metrics.resize import imresize, mod_crop
+from gbench.transforms.resize import imresize, mod_crop
 from gbench.metrics.sharpness import high_frequency_ratio
 from gbench.metrics.sr import psnr, rgb_to_y, ssim
 from gbench.suites.base import RunContext, Suite

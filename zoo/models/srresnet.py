@@ -19,7 +19,7 @@ Training pairs: the trainer hands the model HR patches only, so the model
 makes each LR patch itself (:func:`bicubic_downsample`: antialiased bicubic,
 Keys a = −0.5, as MATLAB's ``imresize``, then quantized to 8-bit levels as a
 saved LR image would be). Away from the outer 2 LR pixels this is exactly
-MATLAB's ``imresize`` in double precision (``gbench.imresize_float``; the
+MATLAB's ``imresize`` in double precision (``gbench.transforms.resize.imresize_float``; the
 tests check it); MATLAB on uint8 also rounds between its two 1-D passes,
 which moves ~10 % of LR pixels by one gray level.
 

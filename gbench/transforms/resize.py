@@ -142,7 +142,7 @@ def _plan(shape, scale, exact: bool) -> list[tuple[int, float, int]]:
     out_h, out_w = output_length(h, s_h), output_length(w, s_w)
     if exact and (abs(h * s_h - round(h * s_h)) > 1e-9 or abs(w * s_w - round(w * s_w)) > 1e-9):
         raise GbenchError(f"imresize: {h}×{w} × scale {scale} gives {h * s_h:g}×{w * s_w:g}, not whole pixels: "
-                          "mod-crop the image to a multiple of the scale (gbench.metrics.resize.mod_crop) first")
+                          "mod-crop the image to a multiple of the scale (gbench.transforms.resize.mod_crop) first")
     if min(out_h, out_w) < 1:
         raise GbenchError(f"imresize: {h}×{w} × scale {scale} leaves no pixel: use a larger scale")
     passes = [(-2, s_h, out_h), (-1, s_w, out_w)]
@@ -245,7 +245,7 @@ def check_divisible(img, scale: int) -> None:
     if h % scale or w % scale:
         dims = "×".join(str(d) for d in t.shape[-3:])
         raise GbenchError(f"image {dims} is not divisible by scale {scale}: "
-                          "mod-crop it (gbench.metrics.resize.mod_crop) first")
+                          "mod-crop it (gbench.transforms.resize.mod_crop) first")
 
 
 __all__ = ["imresize", "imresize_float", "mod_crop", "check_divisible", "cubic", "contributions",
