@@ -7,8 +7,13 @@ code and the MATLAB scripts before it):
   as if it had been saved to PNG (a float input is accepted only with its
   ``value_range`` declared, and is then quantized with
   :func:`gbench.images.float_to_uint8`);
-* optionally only the luma Y of ITU-R BT.601 is compared, computed as MATLAB's
-  ``rgb2ycbcr`` does (:func:`rgb_to_y`);
+* optionally only the luma Y of ITU-R BT.601 is compared (:func:`rgb_to_y`).
+  By default Y follows MATLAB, whose scripts produced the published tables:
+  ``rgb2ycbcr`` on a uint8 image returns uint8, so Y is rounded to an integer
+  level 16..235 before PSNR/SSIM (``y_convention="matlab"``). BasicSR's
+  ``to_y_channel`` keeps Y as float (``y_convention="float"``); the two differ
+  by a few thousandths of a dB (see :func:`rgb_to_y`). A grayscale image is
+  already luma and is scored as it is;
 * ``crop_border`` pixels are removed from every side (the scale factor, by
   convention: the border of an upscaled image is unreliable);
 * the peak value is 255 for RGB and for Y alike (even though Y lies in 16..235).
@@ -39,41 +44,105 @@ SSIM_K2 = 0.03
 # inputs the weights are divided by 255. The weights sum to 219 = 235 − 16.
 _Y_OFFSET = 16.0
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
+# The same weights in thousandths, for exact integer arithmetic:
+# 255000 · Y = 16 · 255000 + 65481 R + 128553 G + 24966 B.
+_Y_WEIGHTS_INT = (65481, 128553, 24966)
+_Y_DENOM = 255 * 1000
+
+Y_CONVENTIONS = ("matlab", "float")
 
 
-def rgb_to_y(img) -> torch.Tensor:
-    """Luma Y of ITU-R BT.601 exactly as MATLAB's ``rgb2ycbcr`` computes it, unrounded.
+def _check_convention(fn: str, y_convention) -> str:
+    if y_convention not in Y_CONVENTIONS:
+        raise GbenchError(f"{fn}: unknown y_convention {y_convention!r}: choose 'matlab' (Y rounded to integer "
+                          "levels as MATLAB rgb2ycbcr on uint8, the published SR tables) or 'float' (BasicSR's "
+                          "unrounded Y)")
+    return y_convention
+
+
+def rgb_to_y(img, y_convention: str = "float") -> torch.Tensor:
+    """Luma Y of ITU-R BT.601 as MATLAB's ``rgb2ycbcr`` defines it, unrounded or rounded.
 
     Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 for R, G, B in 0..255,
     i.e. MATLAB's formula for R, G, B in [0, 1] expressed on the 0..255 scale;
     Y lies in [16, 235].
 
-    Y is kept as float64 and **not** rounded to an integer. MATLAB's
-    ``rgb2ycbcr`` on a uint8 image would round Y, but the evaluation code most SR
-    numbers come from (BasicSR / ESRGAN ``to_y_channel``) keeps Y as float, and
-    so do we. Rounding would change Y by up to ±0.5 per pixel: on the ×4
-    bicubic baseline of the ``natural`` photos it lowers PSNR by 0.004-0.014 dB
-    and SSIM by ~0.001, and more for better (high-PSNR) reconstructions, as
-    rounding noise (variance ~1/6) is then a larger share of the MSE.
+    ``y_convention`` says what happens to that value:
+
+    * ``"float"`` (the default of this function, kept for its existing
+      callers): Y as float64, **not** rounded — BasicSR / ESRGAN
+      ``to_y_channel``.
+    * ``"matlab"``: Y rounded to an integer level, as MATLAB's ``rgb2ycbcr``
+      on a uint8 image returns uint8 (its ``imlincomb`` rounds and
+      saturates): round half away from zero, then clamp to 0..255 (the clamp
+      never acts: Y stays in 16..235). The rounding is exact (255000 · Y is
+      an integer, handled without rounding error), so ties are resolved
+      exactly — upwards. Ties exist: 194 of the 2²⁴ colours have an exact Y
+      of k + ½ (e.g. R, G, B = 0, 204, 68 → 125.5 → 126); MATLAB evaluates the sum in
+      double precision, where such a tie may land just below ½ and round
+      down. That is one level on ~1e-5 of the pixels of a photo (0-4 pixels
+      of each of scikit-image's astronaut, chelsea, coffee); rounding all of
+      astronaut's ties down instead would move its ×4 bicubic PSNR-Y by
+      2.5e-5 dB and SSIM-Y by 3e-7, so per-image agreement with MATLAB
+      to 1e-6 holds only for images without tie pixels.
+      SR tables computed with MATLAB evaluation scripts use this Y;
+      :func:`psnr` and :func:`ssim` default to it.
+
+    Rounding moves Y by up to ±0.5 per pixel, which adds noise of variance
+    ~1/12 to each image and ~1/6 to their difference: on ×4 bicubic
+    reconstructions it lowers PSNR-Y by 0.003-0.015 dB (reported for Set5:
+    28.4302 → 28.4177 dB) and SSIM-Y by ~0.001 (0.8111 → 0.8101), and more for better
+    (high-PSNR) reconstructions, where that noise is a larger share of the
+    MSE.
 
     Args:
-        img: (N, 3, H, W) RGB, uint8 or float on the 0..255 scale, numpy or torch.
+        img: (N, 3, H, W) RGB, numpy or torch: uint8, or float on the 0..255
+            scale (``"matlab"`` needs integer levels 0..255: uint8 or a float
+            holding whole numbers).
+        y_convention: ``"float"`` or ``"matlab"``, as above.
 
     Returns:
-        float64 (N, 1, H, W) in [16, 235] on the device of ``img``.
+        float64 (N, 1, H, W) on the device of ``img``: in [16, 235]
+        (``"float"``), or whole numbers 16..235 (``"matlab"``).
+
+    Raises:
+        GbenchError: not (N, 3, H, W), an unknown ``y_convention``, or
+            non-integer / out-of-range levels with ``"matlab"``.
     """
+    _check_convention("rgb_to_y", y_convention)
     x = as_tensor(img)
     if x.ndim != 4 or x.shape[1] != 3:
         raise GbenchError(f"rgb_to_y needs RGB images (N, 3, H, W), got shape {tuple(x.shape)}: "
                           "pass a 3-channel batch (grayscale images are already luma)")
+    if y_convention == "matlab":
+        return _y_matlab(x)
     x = x.to(torch.float64)
     w = torch.tensor(_Y_WEIGHTS, dtype=torch.float64, device=x.device).view(1, 3, 1, 1) / 255.0
     return _Y_OFFSET + (x * w).sum(dim=1, keepdim=True)
 
 
-def _prepare(fn: str, a, b, crop_border: int, y_channel: bool,
+def _y_matlab(x: torch.Tensor) -> torch.Tensor:
+    """MATLAB's uint8 Y of RGB levels x (N, 3, H, W) → float64 (N, 1, H, W) holding integers 16..235."""
+    if x.dtype != torch.uint8:
+        if x.dtype == torch.bool or x.is_complex() or \
+                not bool(((x == torch.round(x)) & (x >= 0) & (x <= 255)).all()):
+            raise GbenchError("rgb_to_y: y_convention='matlab' needs integer levels 0..255 (MATLAB rgb2ycbcr on "
+                              "uint8): pass uint8 images, or use y_convention='float'")
+    # Exact integer arithmetic carried out in float64: every value below is a whole number < 2^53, so the
+    # products and sums are exact; num / D is then correctly rounded, and since a non-integer num / D is at
+    # least 1/D = 3.9e-6 from the next integer, floor() gives exactly floor(num / D). num ≥ 0, so
+    # floor((255000 · Y + D/2) / D) is Y rounded half away from zero. (Faster than int64 division.)
+    v = x.to(torch.float64)
+    num = v[:, 0:1] * _Y_WEIGHTS_INT[0]
+    num.add_(v[:, 1:2], alpha=_Y_WEIGHTS_INT[1]).add_(v[:, 2:3], alpha=_Y_WEIGHTS_INT[2])
+    num.add_(int(_Y_OFFSET) * _Y_DENOM + _Y_DENOM // 2)
+    return num.div_(_Y_DENOM).floor_().clamp_(0, 255)
+
+
+def _prepare(fn: str, a, b, crop_border: int, y_channel: bool, y_convention: str,
              value_range: tuple[float, float] | None, min_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate a pair of batches and return them as float64 (N, C', H', W'), cropped (and Y if asked)."""
+    _check_convention(fn, y_convention)
     ta = check_images(a, name=f"{fn} input a", value_range=value_range)
     tb = check_images(b, name=f"{fn} input b", value_range=value_range)
     if ta.shape != tb.shape:
@@ -93,18 +162,18 @@ def _prepare(fn: str, a, b, crop_border: int, y_channel: bool,
     c = int(crop_border)
     ta = ta[:, :, c:h - c, c:w - c]
     tb = tb[:, :, c:h - c, c:w - c]
-    if y_channel and ta.shape[1] == 3:
-        return rgb_to_y(ta), rgb_to_y(tb)
+    if y_channel and ta.shape[1] == 3:  # grayscale is already luma: scored as it is
+        return rgb_to_y(ta, y_convention), rgb_to_y(tb, y_convention)
     return ta.to(torch.float64), tb.to(torch.float64)
 
 
-def psnr(a, b, crop_border: int = 0, y_channel: bool = False,
+def psnr(a, b, crop_border: int = 0, y_channel: bool = False, y_convention: str = "matlab",
          value_range: tuple[float, float] | None = None) -> torch.Tensor:
     """Peak signal-to-noise ratio per image, as SR tables report it.
 
     PSNR = 10 · log10(255² / MSE), MSE the mean squared difference over all
     channels and pixels of one image (after cropping, on Y if ``y_channel``),
-    computed in float64. Identical images have MSE 0 and PSNR ``+inf``
+    computed in float64 — MATLAB's formula, peak 255 on Y too. Identical images have MSE 0 and PSNR ``+inf``
     (returned as is, not clamped, so that a perfect match is visible; average
     with care).
 
@@ -114,7 +183,14 @@ def psnr(a, b, crop_border: int = 0, y_channel: bool = False,
         crop_border: pixels removed from each of the four sides before
             comparing (by convention the SR scale factor).
         y_channel: compare only the BT.601 luma Y (:func:`rgb_to_y`) of RGB
-            images; ignored for grayscale (C = 1).
+            images. A grayscale image (C = 1) is taken to be luma already and
+            is scored as it is, without any conversion (Set14's grayscale
+            image is scored on its own levels, as in MATLAB's scripts).
+        y_convention: how Y is computed with ``y_channel``: ``"matlab"`` (the
+            default, the SR tables' convention) rounds Y to integer levels as
+            MATLAB's ``rgb2ycbcr`` on uint8 does (round half away from zero,
+            clamped to 0..255); ``"float"`` keeps BasicSR's unrounded Y.
+            Without ``y_channel`` it has no effect (but must be valid).
         value_range: the (low, high) range of float inputs; float inputs are
             quantized to uint8 as PNG saving does before comparing. Float input
             without it is an error (a range is never guessed).
@@ -125,9 +201,10 @@ def psnr(a, b, crop_border: int = 0, y_channel: bool = False,
 
     Raises:
         GbenchError: shape, dtype, channel or device mismatch, undeclared float
-            range, NaN/Inf, or a crop_border that leaves no pixel.
+            range, NaN/Inf, a crop_border that leaves no pixel, or an unknown
+            ``y_convention``.
     """
-    x, y = _prepare("psnr", a, b, crop_border, y_channel, value_range, min_size=1)
+    x, y = _prepare("psnr", a, b, crop_border, y_channel, y_convention, value_range, min_size=1)
     mse = (x - y).square().mean(dim=(1, 2, 3))
     return 10.0 * torch.log10(PEAK ** 2 / mse)
 
@@ -191,7 +268,7 @@ _CPU_BLOCK = 2 ** 20
 _GPU_BLOCK = 2 ** 27
 
 
-def ssim(a, b, crop_border: int = 0, y_channel: bool = False,
+def ssim(a, b, crop_border: int = 0, y_channel: bool = False, y_convention: str = "matlab",
          value_range: tuple[float, float] | None = None) -> torch.Tensor:
     """Structural similarity per image (Wang, Bovik, Sheikh, Simoncelli 2004, Eq. 13).
 
@@ -206,12 +283,15 @@ def ssim(a, b, crop_border: int = 0, y_channel: bool = False,
     region.) Computed in float64 with the separable Gaussian filter.
 
     RGB images are compared per channel and the channel values averaged;
-    with ``y_channel`` only the BT.601 luma is compared. Grayscale (C = 1) is
-    compared directly (``y_channel`` ignored).
+    with ``y_channel`` only the BT.601 luma is compared — by default rounded
+    to integer levels as MATLAB's ``rgb2ycbcr`` on uint8 returns it
+    (``y_convention="matlab"``), or unrounded (``"float"``, BasicSR).
+    Grayscale (C = 1) is already luma and is compared as it is, with or
+    without ``y_channel``.
 
     Args:
-        a, b, crop_border, y_channel, value_range: as in :func:`psnr`. After
-            cropping the images must be at least 11×11.
+        a, b, crop_border, y_channel, y_convention, value_range: as in
+            :func:`psnr`. After cropping the images must be at least 11×11.
 
     Returns:
         float64 tensor (N,) in [-1, 1], on the device of the input; 1 for
@@ -220,7 +300,7 @@ def ssim(a, b, crop_border: int = 0, y_channel: bool = False,
     Raises:
         GbenchError: as :func:`psnr`, and images smaller than the window.
     """
-    x, y = _prepare("ssim", a, b, crop_border, y_channel, value_range, min_size=SSIM_WINDOW)
+    x, y = _prepare("ssim", a, b, crop_border, y_channel, y_convention, value_range, min_size=SSIM_WINDOW)
     g = gaussian_window(device=x.device)
     n, c, h, w = x.shape
     out_h = h - SSIM_WINDOW + 1
@@ -240,4 +320,4 @@ def ssim(a, b, crop_border: int = 0, y_channel: bool = False,
     return torch.cat(sums) / (c * out_h * (w - SSIM_WINDOW + 1))
 
 
-__all__ = ["psnr", "ssim", "rgb_to_y", "gaussian_window", "PEAK"]
+__all__ = ["psnr", "ssim", "rgb_to_y", "gaussian_window", "PEAK", "Y_CONVENTIONS"]
