@@ -1,5 +1,6 @@
-"""zoo.train: exact resume after a kill, finished runs, checkpoint format,
-logs and grids, input validation, EMA, the seeded sampler."""
+"""zoo.train: starting weights, exact resume after a kill, finished runs,
+checkpoint format, logs and grids, uint8 and float data, input validation,
+EMA, the seeded sampler."""
 
 import dataclasses
 import json
@@ -9,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from zoo.models import MODELS
-from zoo.train import CHECKPOINT, EMA, LOG, BatchSampler, load_state, save_state, train
+from zoo.train import CHECKPOINT, EMA, LOG, BatchSampler, Minibatches, init_weights, load_state, save_state, train
 
 
 def _data(n=24, shape=(1, 32, 32), seed=0):
@@ -40,6 +41,56 @@ def _kill_after(model, calls):
         return real(*args)
 
     model.loss = loss
+
+
+def _weights_at_first_loss(model):
+    """Make model.loss record the model's state at its first call, then raise Killed."""
+    seen = {}
+
+    def loss(*args):
+        seen.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        raise Killed
+
+    model.loss = loss
+    return seen
+
+
+@pytest.mark.parametrize("name", ["gan", "dcgan", "vae"])
+def test_init_weights_are_the_weights_training_starts_from(tmp_path, name):
+    spec, config = _smoke(name)
+    images, labels = _data()
+    torch.manual_seed(1)
+    trained = spec.build(config)
+    start = _weights_at_first_loss(trained)
+    with pytest.raises(Killed):
+        train(trained, config, images, labels, tmp_path, "cpu", seed=3, progress=False)
+
+    torch.manual_seed(2)  # built from another RNG state: init_weights must overwrite all of it
+    model = spec.build(config)
+    rng = torch.get_rng_state()
+    assert init_weights(model, 3) is model
+    assert torch.equal(torch.get_rng_state(), rng)  # the caller's RNG is untouched
+    assert start.keys() == model.state_dict().keys()
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, start[k]), k
+    other = init_weights(spec.build(config), 4).state_dict()
+    assert any(not torch.equal(v, other[k]) for k, v in start.items())
+    with pytest.raises(ValueError, match="seed"):
+        init_weights(model, -1)
+
+
+def test_uint8_and_float_data_train_identically_and_share_checkpoints(tmp_path):
+    spec, config = _smoke("dcgan")
+    u8 = torch.randint(0, 256, (24, 1, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    a, b = spec.build(config), spec.build(config)
+    history = train(a, config, u8, None, tmp_path / "a", "cpu", seed=0, progress=False)
+    assert train(b, config, u8.float() / 127.5 - 1, None, tmp_path / "b", "cpu", seed=0, progress=False) == history
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    # the float run's directory is a finished run for the same data given as uint8
+    again = spec.build(config)
+    _kill_after(again, calls=1)
+    assert train(again, config, u8, None, tmp_path / "b", "cpu", seed=0, progress=False) == history
 
 
 @pytest.mark.parametrize("name,changes,calls_per_step", [
@@ -144,6 +195,9 @@ def test_bad_inputs_get_clear_errors(tmp_path):
         train(model, config, images, None, tmp_path, "cpu", seed=0, progress=False)
     with pytest.raises(ValueError, match=r"\[-1, 1\]"):
         train(model, config, images * 3, labels, tmp_path, "cpu", seed=0, progress=False)
+    with pytest.raises(ValueError, match="uint8"):
+        train(model, config, torch.zeros(24, 1, 32, 32, dtype=torch.int32), labels, tmp_path, "cpu", seed=0,
+              progress=False)
     with pytest.raises(ValueError, match="image_shape"):
         train(model, config, torch.zeros(24, 3, 32, 32), labels, tmp_path, "cpu", seed=0, progress=False)
     with pytest.raises(ValueError, match="batch_size"):
@@ -179,3 +233,32 @@ def test_batch_sampler_epochs_are_permutations_and_reproducible():
     epoch0 = torch.cat([s(i) for i in range(3)])
     assert len(set(epoch0.tolist())) == 9
     assert torch.equal(BatchSampler(10, 3, seed=0)(4), s(4)) and not torch.equal(s(0), s(3))
+
+
+class _Source:
+    """The smallest lazy uint8 source the trainer takes: no tensor, just the protocol."""
+
+    dtype, ndim = torch.uint8, 4
+
+    def __init__(self, data):
+        self.data, self.shape, self.reads = data, data.shape, []
+
+    def __len__(self):
+        return self.data.shape[0]
+
+    def __getitem__(self, index):
+        self.reads.append(index)
+        return self.data[index].clone()
+
+
+def test_minibatches_from_a_lazy_source_across_epochs():
+    data = torch.randint(0, 256, (10, 1, 4, 4), dtype=torch.uint8)
+    labels = torch.arange(10)
+    source, sampler = _Source(data), BatchSampler(10, 3, seed=5)
+    with Minibatches(source, labels, sampler, "cpu") as batches:
+        for i in range(10):  # 3 batches an epoch: crosses epochs while reading one batch ahead
+            x, y = batches(i)
+            idx = sampler(i)
+            assert torch.equal(x, data[idx].float() / 127.5 - 1) and torch.equal(y, idx)
+    assert len(source.reads) == 11  # every batch once, plus the one read ahead after the last
+    assert all(isinstance(r, torch.Tensor) and r.dtype == torch.int64 for r in source.reads)

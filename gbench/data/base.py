@@ -1,7 +1,10 @@
 """What a dataset is in gbench.
 
 Every dataset yields :class:`ImageSet`: uint8 images (N, C, H, W) with optional
-integer labels, for a fixed, documented ``train`` / ``test`` split.
+integer labels, for a fixed, documented ``train`` / ``test`` split. Small
+datasets hold their images as one uint8 tensor; large ones (CelebA) as a
+:class:`gbench.data.lazy.LazyImages` that decodes on access, so a split never
+has to fit in memory (the zoo trainer converts each minibatch to float).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Callable
 
 import torch
 
+from gbench.data.lazy import LazyImages
 from gbench.errors import GbenchError
 
 SPLITS = ("train", "test")
@@ -19,21 +23,33 @@ SPLITS = ("train", "test")
 
 @dataclass(frozen=True)
 class ImageSet:
-    """A split of a dataset held in memory.
+    """A split of a dataset.
 
     Attributes:
-        images: uint8 (N, C, H, W), 0..255.
+        images: uint8 (N, C, H, W), 0..255: a tensor, or an image source that
+            decodes on access (:class:`~gbench.data.lazy.LazyImages`, or any
+            object with ``len``, ``shape``, ``dtype == torch.uint8``,
+            ``ndim == 4`` and ``__getitem__`` taking an int, a slice or an
+            int64 1-D tensor and returning uint8 tensors). Either way
+            ``images[idx]``, ``images[:n]`` give tensors and ``images.shape``,
+            ``len(split)`` work; a lazy source is not a tensor, so pass
+            ``images[:]`` (decodes everything) where a function needs one.
         labels: int64 (N,) class indices, or None for unlabelled data.
         classes: class names indexed by label, or None.
     """
 
-    images: torch.Tensor
+    images: torch.Tensor | LazyImages
     labels: torch.Tensor | None = None
     classes: tuple[str, ...] | None = None
 
     def __post_init__(self):
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(f"ImageSet.images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+        x = self.images
+        if not isinstance(x, torch.Tensor) and not all(hasattr(x, a) for a in ("shape", "__getitem__", "__len__")):
+            raise ValueError(f"ImageSet.images must be a uint8 tensor (N, C, H, W) or a lazy image source, "
+                             f"got {type(x).__name__}")
+        if getattr(x, "dtype", None) != torch.uint8 or getattr(x, "ndim", None) != 4 or len(x.shape) != 4:
+            raise ValueError(f"ImageSet.images must be uint8 (N, C, H, W), got {getattr(x, 'dtype', None)} "
+                             f"{tuple(x.shape)}")
         if self.labels is not None and self.labels.shape != (self.images.shape[0],):
             raise ValueError("ImageSet.labels must have shape (N,)")
 

@@ -1,6 +1,10 @@
-"""Seeded minibatch order that can be resumed from a single integer."""
+"""Seeded minibatch order that can be resumed from a single integer, and the
+minibatches themselves, read per batch from in-memory or lazily decoded data."""
 
 from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,3 +34,61 @@ class BatchSampler:
             self._perm = torch.from_numpy(np.random.default_rng([self.seed, epoch]).permutation(self.n))
             self._epoch = epoch
         return self._perm[j * self.batch_size:(j + 1) * self.batch_size]
+
+
+def is_uint8_source(images: Any) -> bool:
+    """A uint8 tensor, or a lazy uint8 image source: ``len``, ``shape`` (N, C, H, W),
+    ``dtype == torch.uint8``, ``ndim == 4``, and ``__getitem__`` that takes an
+    int, a slice or an int64 1-D tensor and returns uint8 tensors."""
+    return (getattr(images, "dtype", None) == torch.uint8 and getattr(images, "ndim", None) == 4
+            and hasattr(images, "__getitem__") and hasattr(images, "__len__") and hasattr(images, "shape"))
+
+
+class Minibatches:
+    """Minibatch ``i`` as the model sees it: float32 (B, C, H, W) in [-1, 1] on ``device``, labels.
+
+    ``images`` is a float tensor in [-1, 1], a uint8 tensor or a lazy uint8
+    source (:func:`is_uint8_source`); only the rows of batch ``i`` are read,
+    moved to ``device`` as they are and, if uint8, converted there with
+    ``x / 127.5 - 1`` — the same float32 operations as converting the whole
+    set first, so both give bit-identical batches. A source that is not a
+    tensor (decoded on access) is read one batch ahead in a background
+    thread (never by two threads at once); batch ``i`` is a pure function of
+    ``i``, so prefetching changes nothing but speed. Call :meth:`close` (or
+    use as a context manager).
+    """
+
+    def __init__(self, images: Any, labels: torch.Tensor | None, sampler: BatchSampler, device: torch.device):
+        self.images, self.labels, self.sampler, self.device = images, labels, sampler, torch.device(device)
+        self._ahead = None if isinstance(images, torch.Tensor) else ThreadPoolExecutor(1, "zoo-prefetch")
+        self._pending: tuple[int, Future] | None = None
+
+    def __call__(self, i: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        idx = self.sampler(i)  # the sampler caches its epoch: used from this thread only
+        if self._ahead is None:
+            x = self.images[idx]
+        else:
+            pending, self._pending = self._pending, None
+            if pending is not None and pending[0] == i:
+                x = pending[1].result()
+            else:  # first batch (or a jump): let a stale read finish, so the source is never read twice at once
+                if pending is not None:
+                    pending[1].exception()
+                x = self.images[idx]
+            self._pending = (i + 1, self._ahead.submit(self.images.__getitem__, self.sampler(i + 1)))
+        x = x.to(self.device, non_blocking=True)
+        if x.dtype == torch.uint8:
+            x = x.float().div_(127.5).sub_(1.0)
+        y = self.labels[idx].to(self.device, non_blocking=True) if self.labels is not None else None
+        return x, y
+
+    def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.shutdown(wait=True, cancel_futures=True)
+            self._pending = None
+
+    def __enter__(self) -> "Minibatches":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -18,12 +18,19 @@ checkpoints are written to ``run_dir``:
     run_dir/log.jsonl                one JSON line per logged iteration
     run_dir/samples_<step>.png       grids of samples from fixed noise
 
+Data: a float tensor in [-1, 1], a uint8 tensor, or a lazy uint8 source that
+decodes on access (e.g. gbench's ``LazyImages``); only each minibatch is read
+and converted to float, on the device (:class:`zoo.train.sampler.Minibatches`),
+so the data set never needs to fit in memory as float.
+
 Determinism and resume: the model is re-initialized from ``seed`` when a run
-starts, the minibatch order is a function of (seed, batch counter), the noise
-comes from a ``torch.Generator`` seeded with ``seed``, and dropout uses the
-global RNG, seeded inside ``torch.random.fork_rng`` (the caller's RNG is left
-as it was). All three states are in the checkpoint, so on CPU a killed run
-that is started again reaches bit-identical weights.
+starts (:func:`zoo.train.init_weights`), the minibatch order is a function of
+(seed, batch counter), the noise comes from a ``torch.Generator`` seeded with
+``seed``, and dropout uses the global RNG, seeded from ``seed`` inside
+``torch.random.fork_rng`` (the caller's RNG is left as it was). All three
+states are in the checkpoint, so on CPU a killed run that is started again
+reaches bit-identical weights. A uint8 data set and its float conversion
+``x / 127.5 - 1`` train to bit-identical weights and share checkpoints.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -45,21 +53,28 @@ from tqdm.auto import tqdm
 from zoo.train.checkpoint import load_state, save_state
 from zoo.train.config import Phase, TrainConfig
 from zoo.train.ema import EMA
-from zoo.train.sampler import BatchSampler
+from zoo.train.init import init_weights
+from zoo.train.sampler import BatchSampler, Minibatches, is_uint8_source
 
 CHECKPOINT = "checkpoint.safetensors"
 LOG = "log.jsonl"
+_DROPOUT_STREAM = 1  # the global RNG's seed for a run is derived from (seed, this): not the init's stream
 
 
-def train(model: nn.Module, config: Any, images: torch.Tensor, labels: torch.Tensor | None,
+def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | None,
           run_dir: Path | str, device: torch.device | str, seed: int, progress: bool = True) -> list[dict]:
     """Train ``model`` (built from ``config``) on ``images``, resuming from ``run_dir``.
 
     Args:
         model: a zoo model (``phases``, ``loss``, ``sample``, ``ema_module``).
         config: its frozen config; ``config.train`` is a :class:`TrainConfig`.
-        images: float (N, C, H, W) in [-1, 1], on any device (batches are
-            moved to ``device`` one at a time).
+        images: (N, C, H, W), on any device, one of: a uint8 tensor (0..255);
+            a lazy uint8 source (anything with ``len``, ``shape``,
+            ``dtype == torch.uint8``, ``ndim == 4`` and ``__getitem__``
+            taking an int64 1-D tensor, returning uint8 tensors — it is read
+            one minibatch at a time, one batch ahead in a background thread);
+            or a float tensor in [-1, 1]. Minibatches are moved to ``device``
+            one at a time and uint8 is converted there to ``x / 127.5 - 1``.
         labels: int64 (N,) class indices, required by conditional models.
         run_dir: where checkpoints, logs and grids go (created if missing).
         device: where to train; CUDA enables ``config.train.amp``.
@@ -93,17 +108,17 @@ def train(model: nn.Module, config: Any, images: torch.Tensor, labels: torch.Ten
     scalers = {p.name: torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16) for p in phases}
     if tc.ema_decay > 0 and model.ema_module is None:
         raise ValueError(f"{type(model).__name__} has no generator to average: set ema_decay=0")
-    sampler = BatchSampler(images.shape[0], tc.batch_size, seed)
+    sampler = BatchSampler(len(images), tc.batch_size, seed)
     noise = torch.Generator().manual_seed(seed)
     fingerprint = _fingerprint(config, seed, images, labels)
     ckpt_path, log_path = run_dir / CHECKPOINT, run_dir / LOG
 
     cuda_devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices):
+    with torch.random.fork_rng(devices=cuda_devices), Minibatches(images, labels, sampler, device) as batches:
         state = load_state(ckpt_path) if ckpt_path.exists() else None
         if state is None:  # a fresh run: weights from the seed, whatever the model was built with
-            torch.manual_seed(seed)
-            model.reset_parameters()
+            init_weights(model, seed)
+            torch.manual_seed(int(np.random.SeedSequence([seed, _DROPOUT_STREAM]).generate_state(1)[0]))
             step, batch_counter, history = 0, 0, []
         else:
             if state["fingerprint"] != fingerprint:
@@ -140,10 +155,8 @@ def train(model: nn.Module, config: Any, images: torch.Tensor, labels: torch.Ten
                     q.requires_grad_(id(q) in trainable[phase.name])
                 opt, scaler = optimizers[phase.name], scalers[phase.name]
                 for _ in range(phase.updates):
-                    idx = sampler(batch_counter)
+                    x, y = batches(batch_counter)
                     batch_counter += 1
-                    x = images[idx].to(device, non_blocking=True)
-                    y = labels[idx].to(device, non_blocking=True) if labels is not None else None
                     opt.zero_grad(set_to_none=True)
                     with autocast():
                         loss, logs = model.loss(phase.name, (x, y), noise)
@@ -192,17 +205,22 @@ def train(model: nn.Module, config: Any, images: torch.Tensor, labels: torch.Ten
     return history
 
 
-def _check_data(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None) -> None:
-    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim != 4:
-        raise ValueError(f"images must be a float tensor (N, C, H, W) in [-1, 1], got "
-                         f"{getattr(images, 'dtype', type(images).__name__)} {tuple(getattr(images, 'shape', ()))}")
+def _check_data(model: nn.Module, images: Any, labels: torch.Tensor | None) -> None:
+    """Shapes, dtypes, ranges. A uint8 source is always in range, so only its
+    dtype and shape are checked: a lazy one is not read here."""
+    is_float = isinstance(images, torch.Tensor) and images.is_floating_point() and images.ndim == 4
+    if not (is_float or is_uint8_source(images)):
+        raise ValueError(f"images must be uint8 (N, C, H, W) (a tensor or a lazy source) or a float tensor in "
+                         f"[-1, 1], got {type(images).__name__} {getattr(images, 'dtype', '')} "
+                         f"{tuple(getattr(images, 'shape', ()))}")
     if tuple(images.shape[1:]) != tuple(model.image_shape):
         raise ValueError(f"images have shape {tuple(images.shape[1:])} per image, the model was built for "
                          f"{tuple(model.image_shape)}: build the config with image_shape={tuple(images.shape[1:])}")
-    lo, hi = float(images.min()), float(images.max())
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo < -1.0 - 1e-4 or hi > 1.0 + 1e-4:
-        raise ValueError(f"images must be finite and in [-1, 1], got values in [{lo:.4g}, {hi:.4g}]: "
-                         "convert uint8 with x / 127.5 - 1")
+    if is_float:
+        lo, hi = float(images.min()), float(images.max())
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo < -1.0 - 1e-4 or hi > 1.0 + 1e-4:
+            raise ValueError(f"images must be finite and in [-1, 1], got values in [{lo:.4g}, {hi:.4g}]: "
+                             "pass uint8 images (0..255) or convert them with x / 127.5 - 1")
     if model.conditional:
         if labels is None:
             raise ValueError(f"{type(model).__name__} is class-conditional: pass labels (int64, shape (N,))")
@@ -213,17 +231,22 @@ def _check_data(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | N
             raise ValueError(f"labels must lie in 0..{model.num_classes - 1}, got {int(labels.min())}..{int(labels.max())}")
 
 
-def _fingerprint(config: Any, seed: int, images: torch.Tensor, labels: torch.Tensor | None) -> dict:
+def _fingerprint(config: Any, seed: int, images: Any, labels: torch.Tensor | None) -> dict:
     """What a checkpoint must match to be resumed: everything but the step count,
-    and a digest of (a strided subset of) the data."""
-    every = max(1, images.shape[0] // 64)
-    digest = hashlib.sha256(images[::every].detach().cpu().float().numpy().tobytes())
+    and a digest of a strided subset of the data (64 to 127 images, as float32
+    in [-1, 1]: a uint8 set and its float conversion x / 127.5 - 1 match)."""
+    n = len(images)
+    every = max(1, n // 64)
+    subset = images[::every].detach().cpu()
+    if subset.dtype == torch.uint8:
+        subset = subset.float().div_(127.5).sub_(1.0)
+    digest = hashlib.sha256(subset.float().numpy().tobytes())
     if labels is not None:
         digest.update(labels.detach().cpu().numpy().tobytes())
     described = asdict(config)
     described["train"]["steps"] = None  # a finished run may be extended with more steps
     return {"config": f"{type(config).__name__}{described!r}", "seed": seed,
-            "num_images": int(images.shape[0]), "data_sha256": digest.hexdigest()}
+            "num_images": n, "data_sha256": digest.hexdigest()}
 
 
 def _write_log(path: Path, history: list[dict]) -> None:
