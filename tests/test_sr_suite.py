@@ -1,8 +1,9 @@
 """The `sr` suite at `smoke` through the runner, its paper profile on a local
-folder, the VGG-19 switch of SRGAN's content loss, and the high-frequency
-measure (what it means: 1 for HR itself, < 1 when blurred, > 1 with noise)."""
+folder (grayscale images stay grayscale), the VGG-19 switch of SRGAN's content
+loss, the comparison figure, and the high-frequency measure (what it means: 1
+for HR itself, < 1 when blurred, > 1 with noise)."""
 
-from pathlib import Path
+import math
 
 import pytest
 import torch
@@ -10,12 +11,15 @@ from torchvision.models.vgg import cfgs, make_layers
 
 from gbench.errors import GbenchError
 from gbench.features import weights as weights_mod
-from gbench.transforms.resize import imresize
+from gbench.fit import model_dir
 from gbench.metrics.sharpness import high_frequency_energy, high_frequency_ratio
+from gbench.metrics.sr import psnr
+from gbench.images import to_rgb
 from gbench.records import read_records
 from gbench.runner import RunRequest, run
 from gbench.suites import SUITES
 from gbench.suites.base import RunContext
+from gbench.transforms.resize import imresize
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -73,7 +77,7 @@ def test_hf_ratio_rejects_bad_input():
 # --- the suite ------------------------------------------------------------------------------------
 
 def test_training_pool_drops_flat_patches_first():
-    from gbench.suites.sr import drop_flat
+    from gbench.data.sr_sets import drop_flat
 
     flat = torch.full((3, 3, 8, 8), 128, dtype=torch.uint8)
     textured = torch.randint(0, 256, (2, 3, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
@@ -84,7 +88,7 @@ def test_training_pool_drops_flat_patches_first():
 
 def test_sr_suite_at_smoke_writes_records_markdown_and_figure(tmp_path, no_weights):
     results = tmp_path / "leaderboards" / "results"
-    records = run(RunRequest(suite="sr", preset="smoke", device="cpu", results=results, out=tmp_path / "runs",
+    records = run(RunRequest(suite="sr", preset="smoke", device="cpu", results=results, runs=tmp_path / "runs",
                              progress=False))
     assert records == read_records(results / "sr.jsonl")
     by = {(r.model, r.metric): r for r in records}
@@ -98,16 +102,19 @@ def test_sr_suite_at_smoke_writes_records_markdown_and_figure(tmp_path, no_weigh
     assert by[("srgan", "psnr")].extra["content_loss"] == "mse (VGG-19 weights not found: vgg19-dcbb9e9d.pth)"
     assert 25 < by[("bicubic", "psnr")].value < 35  # ×4 bicubic on natural photos, luma, crop 4
     assert by[("bicubic", "hf_ratio")].value < 0.2
+    assert by[("bicubic", "psnr")].protocol == {"crop_border": 4, "y_channel": True, "y_convention": "matlab"}
 
     markdown = (tmp_path / "leaderboards" / "super_resolution.md").read_text()
     figure = by[("srgan", "psnr")].artifacts["comparison"]
     assert f"({figure})" in markdown and (tmp_path / "leaderboards" / figure).is_file()
     assert "PSNR-Y (dB)" in markdown and "content_loss = mse (VGG-19 weights not found" in markdown
+    assert "Expected as in the paper (Ledig et al. 2017):" in markdown
+    assert "- SRResNet beats bicubic on PSNR/SSIM:" in markdown and "- SRGAN scores lower PSNR" in markdown
 
 
 def _ctx(tmp_path, **kw) -> RunContext:
     base = dict(suite="sr", profile="embedded", preset="smoke", seed=0, device=torch.device("cpu"),
-                out_dir=tmp_path / "runs", results_dir=tmp_path / "lb" / "results",
+                runs_dir=tmp_path / "runs", results_dir=tmp_path / "lb" / "results",
                 figures_dir=tmp_path / "lb" / "figures", progress=False)
     return RunContext(**{**base, **kw})
 
@@ -146,4 +153,61 @@ def test_srgan_uses_the_vgg_content_loss_when_vgg19_weights_resolve(tmp_path, no
     psnr = next(r for r in ctx.records if r.metric == "psnr")
     assert psnr.model == "srgan" and psnr.extra["content_loss"] == "vgg19-54"
     assert psnr.extra["vgg19_sha256"] == weights_mod.sha256_file(path)[:12]
-    assert Path(ctx.run_dir / "srresnet" / "checkpoint.safetensors").is_file()  # SRGAN started from SRResNet
+    # SRGAN started from SRResNet, trained first on the same pool
+    assert (model_dir(ctx, "srresnet", "natural") / "checkpoint.safetensors").is_file()
+
+
+def test_grayscale_hr_stays_one_channel_from_lr_to_score(tmp_path, no_weights):
+    """A grayscale HR image is degraded, upscaled and scored on its own levels, never as a gray RGB image."""
+    from PIL import Image
+
+    root = tmp_path / "data"
+    (root / "Set14").mkdir(parents=True)
+    gray = _photo(64, seed=5)[:, :1, :60, :60].contiguous()
+    Image.fromarray(gray[0, 0].numpy()).save(root / "Set14" / "gray.png")
+    ctx = _ctx(tmp_path, profile="paper", data_root=root, models=("bicubic", "srresnet"))
+    SUITES.get("sr").run(ctx)
+    got = {(r.model, r.metric): r for r in ctx.records if r.dataset == "set14" and r.status == "ok"}
+    assert {m for m, _ in got} == {"bicubic", "srresnet"} and got[("srresnet", "psnr")].n_real == 1
+    assert "output channel 0 kept" in got[("srresnet", "psnr")].extra["grayscale"]  # the records say how
+
+    bicubic = imresize(imresize(gray, 1 / 4, exact=True), 4, exact=True)
+    assert got[("bicubic", "psnr")].value == pytest.approx(psnr(bicubic, gray, crop_border=4).item(), abs=1e-9)
+    # What the bug scored: the gray image made RGB, then its luma Y = 16 + 219/255 · v, which shrinks every
+    # error by 219/255 and lifts PSNR by 20 log10(255/219) ≈ 1.32 dB.
+    as_rgb = psnr(to_rgb(bicubic), to_rgb(gray), crop_border=4, y_channel=True, y_convention="float").item()
+    assert as_rgb - got[("bicubic", "psnr")].value == pytest.approx(20 * math.log10(255 / 219), abs=1e-9)
+
+
+def test_rgb_network_upscales_gray_through_three_channels_and_keeps_the_first():
+    from gbench.suites.sr_scoring import network_upscaler
+    from zoo.models import srresnet
+
+    model = srresnet.build(srresnet.make_config("smoke"))
+    torch.manual_seed(0)
+    model.reset_parameters()
+    lr = imresize(_photo(32)[:, :1].contiguous(), 1 / 4, exact=True)
+    upscale = network_upscaler(model, torch.device("cpu"))
+    sr = upscale(lr)
+    assert sr.dtype == torch.uint8 and sr.shape == (1, 1, 32, 32)
+    assert torch.equal(sr, upscale(to_rgb(lr).contiguous())[:, :1])
+    assert upscale(to_rgb(lr).contiguous()).shape == (1, 3, 32, 32)  # RGB passes through
+
+
+def test_comparison_figure_titles_its_columns_and_skips_stale_strips(tmp_path):
+    from gbench.data.folder import read_image
+    from gbench.suites.sr_figures import FIGURE_CROP, save_crops, save_figure
+
+    hrs = [_photo(160, seed=i) for i in range(2)] + [_photo(160, seed=2)[:, :1].contiguous()]  # one gray image
+    blurred = [imresize(imresize(hr, 1 / 4, exact=True), 4, exact=True) for hr in hrs]
+    save_crops(tmp_path, "bicubic", hrs, blurred)
+    save_crops(tmp_path, "srgan", hrs, hrs)
+    save_crops(tmp_path, "srresnet", hrs[:1], hrs[:1])  # from a run with other test images: left out
+    strip = read_image(tmp_path / "crops" / "bicubic.png")
+    assert strip.shape == (3, 3 * FIGURE_CROP, FIGURE_CROP)
+    path = tmp_path / "figure.png"
+    titles = save_figure(path, tmp_path, ("bicubic", "srresnet", "srgan"), hrs)
+    assert titles == ["bicubic", "SRGAN", "HR"]
+    image = read_image(path)
+    assert image.shape[0] == 3 and image.shape[1] > 3 * FIGURE_CROP and image.shape[2] > 3 * FIGURE_CROP
+    assert not list(tmp_path.glob(".*.tmp"))  # written through a temporary file, renamed into place

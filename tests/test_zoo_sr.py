@@ -176,3 +176,18 @@ def test_srgan_paper_schedule_drops_the_learning_rate():
     assert [(p.name, p.lr, p.start, p.stop) for p in phases] == [
         ("d", 1e-4, 0, 2), ("g", 1e-4, 0, 2), ("d_late", pytest.approx(1e-5), 2, None),
         ("g_late", pytest.approx(1e-5), 2, None)]
+
+
+def test_registry_specs_patch_shape_and_needs():
+    from zoo.models import MODELS
+
+    assert MODELS.get("srresnet").family == MODELS.get("srgan").family == "sr"
+    spec = MODELS.get("srgan")
+    assert spec.init_from == "srresnet" and set(spec.needs) == {"generator_state", "vgg19_state"}
+    assert srresnet.patch_shape("smoke") == (3, 16, 16) and srresnet.patch_shape("full") == (3, 96, 96)
+    assert srresnet.make_config("smoke", (1, 16, 16)).image_shape == (1, 16, 16)  # gray patches keep C
+    with pytest.raises(ValueError, match="patch"):
+        srresnet.make_config("smoke", (3, 32, 32))
+    state = srresnet.build(srresnet.make_config("smoke")).generator.state_dict()
+    config = spec.make_config("smoke", (3, 16, 16), None, generator_state=state, vgg19_state=None)
+    assert config.generator_init == state_digest(state) and config.content_loss == "mse"  # SRGAN-MSE without VGG

@@ -22,6 +22,10 @@ interpolation: ≪ 1), and > 1 for an image with more high-frequency content
 than the reference (noise, ringing, over-sharpening). Closer to 1 means
 detail in the right amount, not necessarily in the right place: read it next
 to PSNR/SSIM, which measure the place.
+
+Registered as ``hf_ratio`` (consumes ``pairs``) with the ×4 SR protocol
+:data:`HF_PROTOCOL` (cutoff 0.5 / 4 = 0.125 cycles per pixel, 4 border pixels
+cropped, unrounded BT.601 luma of RGB images).
 """
 
 from __future__ import annotations
@@ -30,7 +34,11 @@ import torch
 
 from gbench.errors import GbenchError
 from gbench.images import check_images
-from gbench.metrics.sr import rgb_to_y
+from gbench.metrics.spec import MetricSpec, Score, register_metric
+from gbench.metrics.sr import Pairs, rgb_to_y, score_pairs
+
+# The ×4 SR protocol the registered ``hf_ratio`` is computed with (the `sr` suite's).
+HF_PROTOCOL = {"scale": 4, "crop_border": 4, "y_channel": True}
 
 
 def hann_window_2d(h: int, w: int, device=None) -> torch.Tensor:
@@ -105,4 +113,15 @@ def high_frequency_ratio(sr, hr, scale: int, crop_border: int = 0, y_channel: bo
     return high_frequency_energy(a, cutoff) / high_frequency_energy(b, cutoff)
 
 
-__all__ = ["high_frequency_ratio", "high_frequency_energy", "hann_window_2d"]
+def hf_ratio_score(pairs: Pairs) -> Score:
+    """``hf_ratio`` of (SR, HR) pairs under :data:`HF_PROTOCOL`: mean ± std over images."""
+    return score_pairs(lambda sr, hr: high_frequency_ratio(sr, hr, **HF_PROTOCOL), pairs, HF_PROTOCOL)
+
+
+register_metric(MetricSpec(
+    "hf_ratio", "HF energy SR/HR (→1)", None,
+    "power above the LR Nyquist frequency, SR / HR, on luma (1 = as much detail as HR)", decimals=3,
+    consumes="pairs", compute=hf_ratio_score, protocol=HF_PROTOCOL, spread="std over the test images"))
+
+
+__all__ = ["high_frequency_ratio", "high_frequency_energy", "hann_window_2d", "hf_ratio_score", "HF_PROTOCOL"]

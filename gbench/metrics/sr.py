@@ -19,16 +19,23 @@ code and the MATLAB scripts before it):
 * the peak value is 255 for RGB and for Y alike (even though Y lies in 16..235).
 
 Both metrics return one float64 value per image, on the device of the input.
+They are registered (``psnr``, ``ssim``; they consume ``pairs``) with the ×4
+protocol of SR tables, :data:`SR_PROTOCOL`: 4 border pixels cropped, MATLAB's
+rounded Y. Their ``compute`` takes (restored, reference) pairs and returns
+the mean over images ± the sample std (:func:`score_pairs`).
 """
 
 from __future__ import annotations
 
 import numbers
+import statistics
+from typing import Callable, Iterable
 
 import torch
 
 from gbench.errors import GbenchError
 from gbench.images import as_tensor, check_images
+from gbench.metrics.spec import MetricSpec, Score, register_metric
 
 PEAK = 255.0
 
@@ -320,4 +327,52 @@ def ssim(a, b, crop_border: int = 0, y_channel: bool = False, y_convention: str 
     return torch.cat(sums) / (c * out_h * (w - SSIM_WINDOW + 1))
 
 
-__all__ = ["psnr", "ssim", "rgb_to_y", "gaussian_window", "PEAK", "Y_CONVENTIONS"]
+Pairs = Iterable[tuple[torch.Tensor, torch.Tensor]]  # (restored, reference) batches, uint8 (N, C, H, W) each
+
+# The ×4 SR protocol of the registered psnr/ssim: crop the scale, compare MATLAB's rounded luma.
+SR_PROTOCOL = {"crop_border": 4, "y_channel": True, "y_convention": "matlab"}
+
+
+def score_pairs(per_image: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], pairs: Pairs,
+                protocol: dict) -> Score:
+    """A per-image metric over (restored, reference) pairs: mean over images ± sample std (ddof 1).
+
+    Args:
+        per_image: ``per_image(a, b) -> (N,)`` for one pair of batches.
+        pairs: (restored, reference) batches, each uint8 (N, C, H, W); sizes
+            may differ between pairs (a test set of differently sized images
+            is a list of one-image pairs).
+        protocol: the parameters ``per_image`` uses, recorded with the score.
+
+    Returns:
+        Score(mean, std over the images or None for one image, protocol).
+    """
+    values = [v for a, b in pairs for v in per_image(a, b).tolist()]
+    if not values:
+        raise GbenchError("no image pairs to score: pass at least one (restored, reference) pair")
+    std = statistics.stdev(values) if len(values) > 1 else None
+    return Score(statistics.fmean(values), std, dict(protocol))
+
+
+def psnr_score(pairs: Pairs) -> Score:
+    """Registered ``psnr``: :func:`psnr` under :data:`SR_PROTOCOL`, mean ± std over images."""
+    return score_pairs(lambda a, b: psnr(a, b, **SR_PROTOCOL), pairs, SR_PROTOCOL)
+
+
+def ssim_score(pairs: Pairs) -> Score:
+    """Registered ``ssim``: :func:`ssim` under :data:`SR_PROTOCOL`, mean ± std over images."""
+    return score_pairs(lambda a, b: ssim(a, b, **SR_PROTOCOL), pairs, SR_PROTOCOL)
+
+
+register_metric(
+    MetricSpec("psnr", "PSNR-Y (dB)", True, "PSNR on BT.601 luma, 4-pixel border cropped, mean over images",
+               decimals=2, consumes="pairs", compute=psnr_score, protocol=SR_PROTOCOL,
+               spread="std over the test images"),
+    MetricSpec("ssim", "SSIM-Y", True, "SSIM (Wang et al. 2004) on BT.601 luma, 4-pixel border cropped",
+               decimals=4, consumes="pairs", compute=ssim_score, protocol=SR_PROTOCOL,
+               spread="std over the test images"),
+)
+
+
+__all__ = ["psnr", "ssim", "rgb_to_y", "gaussian_window", "score_pairs", "psnr_score", "ssim_score", "PEAK",
+           "SR_PROTOCOL", "Y_CONVENTIONS"]
