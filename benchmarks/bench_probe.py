@@ -21,7 +21,7 @@ import torch
 from gbench.data import DATASETS
 from gbench.features.kmeans import KMeansFeatures
 from gbench.metrics.linear_probe import ProbeConfig, fit_standardizer, fit_svm, linear_probe, standardize
-from gbench.suites.features import PRESETS, discriminator_features
+from gbench.suites.features import PROTOCOLS, discriminator_features
 
 C = 1e-2
 _timings: dict[str, float] = {}
@@ -48,7 +48,7 @@ def discriminator():
 @pytest.fixture(scope="module")
 def kmeans(data):
     train, _, _ = data
-    return KMeansFeatures(k=PRESETS["quick"].kmeans_k, seed=0).fit(train.images, num_patches=10_000)
+    return KMeansFeatures(k=PROTOCOLS["quick"].kmeans_k, seed=0).fit(train.images, num_patches=10_000)
 
 
 def _time(benchmark, name, fn, rounds=2):
@@ -114,7 +114,7 @@ def test_whole_probe_on_discriminator_features(benchmark, data, discriminator, r
     cpu = torch.device("cpu")
     f_train = discriminator_features(discriminator, train.images, cpu)
     f_test = discriminator_features(discriminator, test.images, cpu)
-    config = PRESETS["quick"].probe
+    config = PROTOCOLS["quick"].probe
     assert isinstance(config, ProbeConfig)
     result = _time(benchmark, "probe", lambda: linear_probe(f_train, train.labels, f_test, test.labels, config),
                    rounds=1)

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gbench import cli_score
+from gbench import cli_score, cli_tools
 from gbench.errors import GbenchError
 from gbench.registry import UnknownNameError
 
@@ -23,8 +23,8 @@ def _add_run(sub) -> None:
     p = sub.add_parser("run", help="train, sample and score a suite; write records and leaderboard markdown",
                        description="Run a benchmark suite: train (or resume) its models at the preset, sample, "
                                    "score, append records under --results and regenerate the suite's markdown.")
-    p.add_argument("--suite", required=True, help="suite name, or 'quick' (a CPU-sized selection of every suite) "
-                                                  "or 'all' (every suite); see `gbench list`")
+    p.add_argument("--suite", required=True, help="suite name, or 'main' (the main job: a CPU-sized selection of "
+                                                  "every suite) or 'all' (every suite); see `gbench list`")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when available) [auto]")
     p.add_argument("--profile", default="embedded", choices=PROFILES,
                    help="embedded: offline data and shipped evaluators; paper: local CIFAR-10/MNIST/CelebA/Set5… "
@@ -32,7 +32,9 @@ def _add_run(sub) -> None:
     p.add_argument("--preset", default="quick", choices=PRESETS,
                    help="smoke: seconds (tests); quick: CPU minutes; full: GPU, paper-like training [quick]")
     p.add_argument("--models", default=None, help="comma-separated subset of the suite's models [all]")
-    p.add_argument("--out", type=Path, default=Path("runs"), help="folder for checkpoints and samples [runs]")
+    p.add_argument("--extractor", default=None,
+                   help="feature extractor for the sample metrics (see `gbench list`) [the profile's]")
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="folder for checkpoints and run outputs [runs]")
     p.add_argument("--results", type=Path, default=Path("leaderboards/results"),
                    help="folder of JSON-lines records; markdown goes to its parent [leaderboards/results]")
     p.add_argument("--seed", type=int, default=0, help="seed for training, sampling and metrics [0]")
@@ -46,14 +48,15 @@ def _add_run(sub) -> None:
 
 
 def cmd_run(args) -> int:
-    from gbench.runner import RunRequest, run, summary_table
+    from gbench.runner import RunRequest, run, summary
 
     records = run(RunRequest(
-        suite=args.suite, device=args.device, profile=args.profile, preset=args.preset, out=args.out,
+        suite=args.suite, device=args.device, profile=args.profile, preset=args.preset, runs=args.runs,
         results=args.results, seed=args.seed, data_root=args.data_root, download=args.download,
         progress=not args.no_progress, allow_unverified=args.allow_unverified_weights, weights=args.weights,
+        extractor=args.extractor,
         models=None if args.models is None else tuple(m.strip() for m in args.models.split(",") if m.strip())))
-    print(summary_table(records))
+    print(summary(records, args.results))
     return 0
 
 
@@ -61,7 +64,7 @@ def _add_leaderboard(sub) -> None:
     p = sub.add_parser("leaderboard", help="regenerate leaderboard markdown from records",
                        description="Write one markdown file per suite, from the records under --results only.")
     p.add_argument("--results", type=Path, default=Path("leaderboards/results"), help="records folder [leaderboards/results]")
-    p.add_argument("--out", type=Path, default=None, help="markdown folder [parent of --results]")
+    p.add_argument("--markdown", type=Path, default=None, help="folder for the markdown files [parent of --results]")
 
 
 def cmd_leaderboard(args) -> int:
@@ -69,7 +72,7 @@ def cmd_leaderboard(args) -> int:
 
     if not args.results.is_dir():
         raise GbenchError(f"results folder {args.results} does not exist: run a suite first or pass --results DIR")
-    for path in write_leaderboards(args.results, args.out):
+    for path in write_leaderboards(args.results, args.markdown):
         print(path)
     return 0
 
@@ -84,7 +87,8 @@ def cmd_list(args) -> int:
 
     from gbench.data import DATASETS
     from gbench.features import EXTRACTORS
-    from gbench.metrics.info import METRICS
+    import gbench.evaluate  # noqa: F401  (registers every sample metric)
+    from gbench.metrics.spec import METRICS
     from gbench.suites import META_SUITES, SUITES
     from zoo.models import MODELS
 
@@ -99,7 +103,9 @@ def cmd_list(args) -> int:
     section("Suites", [[n, suite_here(s), s.title] for n, s in SUITES.items()]
             + [[n, "as its suites", d] for n, d in META_SUITES.items()], ["suite", "runs here", "what it measures"])
     section("Models (zoo)", [[n, m.family, m.description] for n, m in MODELS.items()], ["model", "family", "description"])
-    section("Metrics", [[n, m.header, m.description] for n, m in METRICS.items()], ["metric", "column", "description"])
+    section("Metrics", [[n, m.header, m.consumes, ", ".join(f"{k}={v}" for k, v in m.protocol.items()),
+                         m.description] for n, m in METRICS.items()],
+            ["metric", "column", "consumes", "protocol", "description"])
     rows = []
     for n, d in DATASETS.items():
         ok, why = d.availability(None)
@@ -116,16 +122,18 @@ def cmd_list(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gbench", description="Evaluation and benchmarking for deep generative models in vision.",
-        epilog="Start with `gbench list`, then `gbench run --suite quick`.")
+        epilog="Start with `gbench list`, then `gbench run --suite main`.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(sub)
     _add_leaderboard(sub)
     _add_list(sub)
     cli_score.add_parsers(sub)
+    cli_tools.add_parsers(sub)
     return parser
 
 
-HANDLERS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list, **cli_score.HANDLERS}
+HANDLERS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list, **cli_score.HANDLERS,
+            **cli_tools.HANDLERS}
 
 
 def main(argv: list[str] | None = None) -> int:

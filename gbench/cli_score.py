@@ -16,13 +16,11 @@ import numpy as np
 
 from gbench.errors import GbenchError
 
-METRIC_GROUPS = {"fid": ("fid",), "kid": ("kid",), "is": ("is",), "pr": ("precision", "recall"),
-                 "dc": ("density", "coverage")}
-
 
 def _add_extractor_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--extractor", default="digits-evaluator",
-                   help="feature extractor (see `gbench list`) [digits-evaluator]")
+    p.add_argument("--extractor", default=None,
+                   help="feature extractor (see `gbench list`) [digits-evaluator for 1×32×32 digit-like images; "
+                        "otherwise pass one, e.g. inception-v3-fid]")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto [auto]")
     p.add_argument("--batch-size", type=int, default=128, help="images per forward pass [128]")
     p.add_argument("--weights", type=Path, default=None, help="weights file or folder for the extractor")
@@ -46,27 +44,44 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("score", help="several metrics of sample sets against a reference",
                        description="Score every PATH after the first against the first (the reference).")
     p.add_argument("paths", nargs="+", metavar="PATH", help="reference first, then the sets to score")
-    p.add_argument("--metrics", default="fid,is,kid,pr,dc",
-                   help="comma-separated from fid, is, kid, pr (precision/recall), dc (density/coverage) [all]")
+    p.add_argument("--metrics", default=None,
+                   help="comma-separated metric names or groups (pr = precision,recall; dc = density,coverage); "
+                        "see `gbench list` [every sample metric]")
     p.add_argument("--seed", type=int, default=0, help="seed for IS splits and KID subsets [0]")
     _add_extractor_options(p)
 
     p = sub.add_parser("evaluators", help="train the shipped domain evaluators",
                        description="Reproduce a shipped domain evaluator's weights (seeded, documented recipe).")
     esub = p.add_subparsers(dest="evaluators_command", required=True, metavar="ACTION")
-    t = esub.add_parser("train", help="train an evaluator and write its weights + manifest entry",
-                        description="Train a domain evaluator; by default the package's shipped file is replaced.")
+    t = esub.add_parser("train", help="retrain an evaluator; writes its weights + manifest to a folder of yours",
+                        description="Reproduce a domain evaluator with its seeded recipe. The weights and a "
+                                    "manifest go to --weights-out; the package's shipped files are never replaced "
+                                    "(compare the sha256 printed with `gbench list`'s).")
     t.add_argument("name", choices=("digits",), help="which evaluator")
     t.add_argument("--seed", type=int, default=0, help="training seed [0]")
     t.add_argument("--epochs", type=int, default=None, help="passes over the training split [recipe default]")
-    t.add_argument("--out", type=Path, default=None, help="folder for the weights and manifest [the package's]")
+    t.add_argument("--weights-out", type=Path, default=Path("evaluators"),
+                   help="folder for the retrained weights and their manifest [evaluators]")
 
 
-def _load_extractor(args):
+def default_extractor(shapes: list[tuple[int, ...]]) -> str:
+    """The extractor that fits images of these (C, H, W) shapes, or an error saying which to pass.
+
+    1×32×32 images are what the shipped digits evaluator was trained on; for
+    anything else gbench cannot guess a domain, so the user names one.
+    """
+    if shapes and all(tuple(s) == (1, 32, 32) for s in shapes):
+        return "digits-evaluator"
+    seen = ", ".join(sorted({"×".join(map(str, s)) for s in shapes})) or "saved statistics only"
+    raise GbenchError(f"no default extractor for images of shape {seen}: pass --extractor NAME "
+                      "(inception-v3-fid for natural RGB images, the standard FID; see `gbench list`)")
+
+
+def _load_extractor(args, name: str):
     from gbench.features import EXTRACTORS
     from gbench.runner import resolve_device
 
-    spec = EXTRACTORS.get(args.extractor)
+    spec = EXTRACTORS.get(name)
     if args.batch_size < 1:
         raise GbenchError(f"--batch-size must be ≥ 1, got {args.batch_size}")
     return spec.load(device=resolve_device(args.device), weights_path=args.weights, allow_download=args.download,
@@ -83,65 +98,88 @@ def _is_stats(path: Path) -> bool:
         return False
 
 
-def _inputs(paths, extractor, batch_size, need_logits):
-    """Each PATH → (FeatureStats, features or None, logits or None)."""
+def _read_inputs(args) -> list:
+    """Each PATH → FeatureStats (saved statistics) or uint8 images (N, C, H, W); a named
+    extractor is checked first, so a typo is reported before any file is read."""
     from gbench.data.folder import load_images
+    from gbench.features import EXTRACTORS
     from gbench.metrics.stats import FeatureStats
 
+    if args.extractor is not None:
+        EXTRACTORS.get(args.extractor)
+    paths = args.paths
+
+    for p in paths:
+        if not Path(p).exists():
+            raise GbenchError(f"{p} does not exist: pass a folder of images, a .npz of images or saved statistics")
+    return [FeatureStats.load(Path(p)) if _is_stats(Path(p)) else load_images(Path(p)) for p in paths]
+
+
+def _extract(args, raw: list, need_logits: bool):
+    """(extractor, [(FeatureStats, features or None, logits or None)] per input)."""
+    from gbench.metrics.stats import FeatureStats
+
+    images = [x for x in raw if not isinstance(x, FeatureStats)]
+    if not images and args.extractor is None:  # statistics against statistics: nothing to extract
+        return None, [(x, None, None) for x in raw]
+    name = args.extractor or default_extractor([tuple(x.shape[1:]) for x in images])
+    extractor = _load_extractor(args, name)
     out = []
-    for raw in paths:
-        path = Path(raw)
-        if _is_stats(path):
-            out.append((FeatureStats.load(path), None, None))
+    for i, x in enumerate(raw):
+        if isinstance(x, FeatureStats):
+            out.append((x, None, None))
             continue
-        images = load_images(path)
+        if i == 0:  # the reference: features from the content-keyed cache (its logits are never scored)
+            from gbench.cache import cached_features
+
+            feats = cached_features(extractor, x, batch_size=args.batch_size)[0]
+            out.append((FeatureStats().update(feats), feats, None))
+            continue
         want = ("features", "logits") if need_logits else ("features",)
-        res = extractor.extract(images, batch_size=batch_size, want=want)
+        res = extractor.extract(x, batch_size=args.batch_size, want=want)
         out.append((FeatureStats().update(res["features"]), res["features"], res.get("logits")))
-    return out
+    return extractor, out
 
 
 def cmd_fid(args) -> int:
-    from gbench.features import EXTRACTORS
     from gbench.metrics.frechet import frechet_distance
 
-    EXTRACTORS.get(args.extractor)  # an unknown name is reported before anything else
-    for p in args.paths:
-        if not Path(p).exists():
-            raise GbenchError(f"{p} does not exist: pass a folder of images, a .npz of images or saved statistics")
-    extractor = _load_extractor(args)
-    (s1, _, _), (s2, _, _) = _inputs(args.paths, extractor, args.batch_size, need_logits=False)
+    extractor, ((s1, _, _), (s2, _, _)) = _extract(args, _read_inputs(args), need_logits=False)
     value = frechet_distance(*s1.compute(), *s2.compute(), backend=args.backend)
     if args.save_stats:
         s1.save(args.save_stats)
-    result = {"fid": value, "extractor": extractor.name, "weights_sha256": extractor.weights_sha256,
-              "verified": extractor.verified, "n": [s1.n, s2.n], "backend": args.backend}
-    print(json.dumps(result) if args.json else f"FID: {value:.6f}  ({extractor.name}, n = {s1.n} / {s2.n})")
+    name = extractor.name if extractor else "saved statistics"
+    result = {"fid": value, "extractor": extractor and extractor.name,
+              "weights_sha256": extractor and extractor.weights_sha256,
+              "verified": extractor and extractor.verified, "n": [s1.n, s2.n], "backend": args.backend}
+    unverified = " (UNVERIFIED weights)" if extractor and not extractor.verified else ""
+    print(json.dumps(result) if args.json else f"FID: {value:.6f}  ({name}{unverified}, n = {s1.n} / {s2.n})")
     return 0
 
 
-def parse_metrics(text: str) -> tuple[str, ...]:
+def parse_metrics(text: str | None) -> tuple[str, ...]:
+    """--metrics → registered metric names (groups expanded, order kept, no repeats)."""
+    from gbench.evaluate import sample_metrics
+    from gbench.metrics.spec import cli_names
+
+    if text is None:
+        return sample_metrics()
+    known = cli_names()
     names = [m.strip() for m in text.split(",") if m.strip()]
-    bad = [m for m in names if m not in METRIC_GROUPS]
+    bad = [m for m in names if m not in known]
     if bad or not names:
         raise GbenchError(f"unknown metric(s) {', '.join(bad) or '(none)'} in --metrics: use a comma-separated "
-                          f"list of {', '.join(METRIC_GROUPS)}")
-    return tuple(m for n in names for m in METRIC_GROUPS[n])
+                          f"list of {', '.join(known)}")
+    return tuple(dict.fromkeys(m for n in names for m in known[n]))
 
 
 def cmd_score(args) -> int:
-    from gbench.evaluate import Reference, score_features
-    from gbench.features import EXTRACTORS
+    from gbench.evaluate import Reference, needs_logits, score
 
-    EXTRACTORS.get(args.extractor)
     metrics = parse_metrics(args.metrics)
     if len(args.paths) < 2:
         raise GbenchError("gbench score needs a reference PATH and at least one PATH to score")
-    for p in args.paths:
-        if not Path(p).exists():
-            raise GbenchError(f"{p} does not exist: pass a folder of images, a .npz of images or saved statistics")
-    extractor = _load_extractor(args)
-    inputs = _inputs(args.paths, extractor, args.batch_size, need_logits="is" in metrics)
+    extractor, inputs = _extract(args, _read_inputs(args), need_logits=needs_logits(metrics))
     stats, feats, _ = inputs[0]
     reference = Reference.from_stats(stats) if feats is None else Reference.from_features(feats)
     if args.save_stats:
@@ -153,8 +191,9 @@ def cmd_score(args) -> int:
                 raise GbenchError(f"{path} is saved statistics: only --metrics fid can score it")
             rows[path] = {"fid": reference.frechet.distance(*s.compute())}
             continue
-        scores = score_features(reference, f, logits, metrics, seed=args.seed)
-        rows[path] = {m: v for m, (v, _) in scores.items()} | {f"{m}_std": s for m, (_, s) in scores.items() if s is not None}
+        scores = score(reference, f, logits, metrics, seed=args.seed)
+        rows[path] = ({m: s.value for m, s in scores.items()}
+                      | {f"{m}_std": s.std for m, s in scores.items() if s.std is not None})
     if args.json:
         print(json.dumps({"reference": args.paths[0], "extractor": extractor.name, "verified": extractor.verified,
                           "scores": rows}))
@@ -171,11 +210,23 @@ def cmd_score(args) -> int:
 def cmd_evaluators(args) -> int:
     from gbench.features import train_digits_evaluator
 
-    kwargs = {"seed": args.seed, "out_dir": args.out}
+    from gbench.features.digits_evaluator import WEIGHTS_DIR
+
+    out = args.weights_out
+    if out.resolve() == Path(WEIGHTS_DIR).resolve():
+        raise GbenchError(f"--weights-out {out} is the package's shipped weights folder, which gbench never "
+                          "rewrites: write the retrained evaluator to a folder of yours")
+    if out.exists() and not out.is_dir():
+        raise GbenchError(f"--weights-out {out} is a file: pass a folder")
+    if args.epochs is not None and args.epochs < 1:
+        raise GbenchError(f"--epochs must be ≥ 1, got {args.epochs}")
+    kwargs = {"seed": args.seed, "out_dir": out}
     if args.epochs is not None:
         kwargs["epochs"] = args.epochs
     entry = train_digits_evaluator(**kwargs)
-    print(f"digits-evaluator: test accuracy {entry['test_accuracy']:.4f}, sha256 {entry['sha256']}", file=sys.stdout)
+    print(f"digits-evaluator: test accuracy {entry['test_accuracy']:.4f}, sha256 {entry['sha256']}, "
+          f"written to {out} (the shipped weights are unchanged; use these with --weights "
+          f"{out / entry['file']} --allow-unverified-weights)", file=sys.stdout)
     return 0
 
 

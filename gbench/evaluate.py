@@ -1,9 +1,11 @@
-"""Scoring images against a reference: the glue between extractors and metrics.
+"""Scoring images against a reference: the glue between extractors and the metric registry.
 
 A :class:`Reference` holds what a reference set contributes to every metric —
 its features (KID, precision/recall, density/coverage), its Fréchet statistics
 with the cached square-root factor of Σ (FID), and its size — so that scoring
-many models against one test split extracts and factors it once.
+many models against one test split extracts and factors it once. Which
+metrics exist, and how each is computed, is the registry's business
+(:mod:`gbench.metrics.spec`); nothing here names a metric.
 """
 
 from __future__ import annotations
@@ -12,19 +14,22 @@ from dataclasses import dataclass
 
 import torch
 
+import gbench.metrics.fid  # noqa: F401  (registers "fid")
 from gbench.errors import GbenchError
 from gbench.metrics.frechet import FrechetReference
-from gbench.metrics.inception_score import inception_score
-from gbench.metrics.kid import kid
-from gbench.metrics.prdc import density_coverage, precision_recall
+from gbench.metrics.spec import METRICS, FeatureInputs, Score, score_features
 from gbench.metrics.stats import FeatureStats
 
-GENERATION_METRICS = ("fid", "kid", "is", "precision", "recall", "density", "coverage")
-KID_SUBSETS = 100
-KID_SUBSET_SIZE = 1000  # Bińkowski et al.; clipped to the sample count on small sets
-PR_K, DC_K = 3, 5       # Kynkäänniemi et al. 2019; Naeem et al. 2020
 BATCH_SIZE = 128
 PROFILE_EXTRACTORS = {"embedded": "digits-evaluator", "paper": "inception-v3-fid"}
+
+
+def sample_metrics() -> tuple[str, ...]:
+    """Every metric computed from sample features or logits, in registry order
+    (the generation table's columns and `gbench score`'s default)."""
+    order = ("fid", "kid", "is", "precision", "recall", "density", "coverage")  # the literature's order first
+    names = [n for n, s in METRICS.items() if s.scoreable]
+    return tuple(sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n)))
 
 
 @dataclass
@@ -45,61 +50,60 @@ class Reference:
         return cls(FrechetReference(*stats.compute()), int(features.shape[0]), features)
 
     @classmethod
-    def from_images(cls, extractor, images: torch.Tensor, batch_size: int = BATCH_SIZE) -> "Reference":
-        return cls.from_features(extractor.extract(images, batch_size=batch_size, want=("features",))["features"])
+    def from_images(cls, extractor, images, batch_size: int = BATCH_SIZE, cache: bool = True) -> "Reference":
+        """The reference of uint8 (N, C, H, W) images (or a lazy uint8 source), its features read from
+        the content-keyed cache of :mod:`gbench.cache` when ``cache`` (and ``GBENCH_NO_CACHE`` unset),
+        else extracted (and then stored there, for verified weights only)."""
+        from gbench.cache import cached_features
+
+        return cls.from_features(cached_features(extractor, images, batch_size=batch_size, cache=cache)[0])
 
     @classmethod
     def from_stats(cls, stats: FeatureStats) -> "Reference":
         return cls(FrechetReference(*stats.compute()), int(stats.n or 0))
 
 
-def score_features(reference: Reference, features: torch.Tensor, logits: torch.Tensor | None,
-                   metrics=GENERATION_METRICS, seed: int = 0) -> dict[str, tuple[float, float | None]]:
-    """{metric: (value, std or None)} for features (N, d) (and logits (N, K) for IS)."""
-    out: dict[str, tuple[float, float | None]] = {}
-    need_features = {"kid", "precision", "recall", "density", "coverage"} & set(metrics)
-    if need_features and reference.features is None:
-        raise GbenchError(f"{', '.join(sorted(need_features))} need the reference images or features, not only "
-                          "saved mu/sigma statistics: pass the reference folder or .npz of images")
-    if "fid" in metrics:
-        mu, sigma = FeatureStats().update(features).compute()
-        out["fid"] = (reference.frechet.distance(mu, sigma), None)
-    if "kid" in metrics:
-        size = min(KID_SUBSET_SIZE, reference.n, features.shape[0])
-        out["kid"] = kid(features, reference.features, subsets=KID_SUBSETS, subset_size=size, seed=seed)
-    if "is" in metrics:
-        if logits is None:
-            raise GbenchError("the Inception Score needs classifier logits: use an extractor with logits")
-        out["is"] = inception_score(logits, splits=10, seed=seed)
-    if {"precision", "recall"} & set(metrics):
-        p, r = precision_recall(reference.features, features, k=PR_K)
-        out.update({m: (v, None) for m, v in (("precision", p), ("recall", r)) if m in metrics})
-    if {"density", "coverage"} & set(metrics):
-        d, c = density_coverage(reference.features, features, k=DC_K)
-        out.update({m: (v, None) for m, v in (("density", d), ("coverage", c)) if m in metrics})
-    return {m: out[m] for m in metrics if m in out}
+def score(reference: Reference, features: torch.Tensor, logits: torch.Tensor | None, metrics=None,
+          seed: int = 0) -> dict[str, Score]:
+    """{metric: Score} for sample features (N, d) (and logits (N, K) for IS); every
+    scoreable metric when ``metrics`` is None."""
+    metrics = sample_metrics() if metrics is None else tuple(metrics)
+    inputs = FeatureInputs(fake=features, logits=logits, real=reference.features, frechet=reference.frechet,
+                           seed=seed)
+    return score_features(inputs, metrics)
 
 
-def score_images(extractor, reference: Reference, images: torch.Tensor, metrics=GENERATION_METRICS,
-                 seed: int = 0, batch_size: int = BATCH_SIZE) -> dict[str, tuple[float, float | None]]:
+def needs_logits(metrics) -> bool:
+    return any(METRICS.get(m).consumes == "logits" for m in metrics)
+
+
+def score_images(extractor, reference: Reference, images: torch.Tensor, metrics=None, seed: int = 0,
+                 batch_size: int = BATCH_SIZE) -> dict[str, Score]:
     """Extract uint8 (N, C, H, W) images and score them against ``reference``."""
-    want = ("features", "logits") if "is" in metrics else ("features",)
+    metrics = sample_metrics() if metrics is None else tuple(metrics)
+    want = ("features", "logits") if needs_logits(metrics) else ("features",)
     out = extractor.extract(images, batch_size=batch_size, want=want)
-    return score_features(reference, out["features"], out.get("logits"), metrics, seed)
+    return score(reference, out["features"], out.get("logits"), metrics, seed)
+
+
+def records_for(ctx, model: str, dataset: str, scores: dict[str, Score], *, variant: str = "", **fields) -> list:
+    """One record per score, with its protocol parameters."""
+    return [ctx.record(model, dataset, metric, s.value, std=s.std, protocol=dict(s.protocol), variant=variant,
+                       **fields) for metric, s in scores.items()]
 
 
 def load_profile_extractor(ctx):
-    """The profile's extractor, loaded on the run's device; or, when its weights
-    do not resolve, None after emitting a record that says which file is missing."""
+    """The run's extractor (``--extractor``, else the profile's), loaded on the run's device;
+    or, when its weights do not resolve, None after emitting a record that says which file is missing."""
     from gbench.features import EXTRACTORS
 
-    name = PROFILE_EXTRACTORS[ctx.profile]
+    name = ctx.extractor or PROFILE_EXTRACTORS[ctx.profile]
     spec = EXTRACTORS.get(name)
     # --weights DIR is for third-party files; a shipped evaluator keeps its own file
     weights = ctx.weights if spec.profile == "paper" else None
     try:
         return spec.load(device=ctx.device, weights_path=weights, allow_download=ctx.download,
-                         allow_unverified=ctx.allow_unverified)
+                         allow_unverified=ctx.allow_unverified, channels_last=ctx.device.type == "cuda")
     except GbenchError as e:
         ctx.emit([ctx.record("all", "-", "all", None, reason=f"unavailable: extractor {name}: {e}")])
         return None

@@ -48,8 +48,11 @@ def float_to_uint8(x: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.
 
 
 def uint8_to_float(x: torch.Tensor) -> torch.Tensor:
-    """uint8 0..255 → float32 in [-1, 1] (the models' input range)."""
-    return x.float().mul_(2.0 / 255.0).sub_(1.0)
+    """uint8 0..255 → float32 x / 127.5 − 1 in [-1, 1] (the models' input range): the
+    zoo trainer's own conversion, so evaluation sees what training saw."""
+    from zoo.train.sampler import uint8_to_model
+
+    return uint8_to_model(x)
 
 
 def check_images(x, name: str = "images", value_range: tuple[float, float] | None = None) -> torch.Tensor:

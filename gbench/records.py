@@ -1,13 +1,17 @@
-"""Result records: one JSON line per (suite, model, dataset, metric).
+"""Result records: one JSON line per (suite, model, dataset, variant, metric).
 
 A record carries the number and everything needed to trust it: std where
-defined, sample counts, extractor and its weights' sha256, preset, profile,
-seed, device, world size, git commit, package versions, wall seconds, UTC time.
+defined, sample counts, extractor and its weights' sha256, the metric's
+protocol parameters, preset, profile, seed, device, world size, git commit,
+package versions, wall seconds, UTC time. ``variant`` names the condition a
+number was measured under when a row has several (a disturbance level, a
+truncation ψ, a hole ratio); it is "" otherwise.
 
 Records of a suite live in ``<results>/<suite>.jsonl``. Writing replaces any
 earlier record with the same :meth:`Record.key` (same suite, model, dataset,
-metric, preset, profile and seed), so re-running never leaves stale
-duplicates; different seeds are kept and aggregated by the leaderboard. Every
+variant, metric, preset, profile and seed) — also when the extractor's
+weights changed, so a table never mixes two versions of one row; different
+seeds are kept and aggregated by the leaderboard. Every
 write rewrites the file through a temporary file and ``os.replace``, so a crash
 leaves either the old or the new file, never half a line.
 """
@@ -33,8 +37,10 @@ class Record:
     ``value`` is None exactly when ``status`` is ``unavailable``; ``reason``
     then says why (e.g. "needs --data-root", "unavailable: vgg19-dcbb9e9d.pth
     not found"). ``extra`` holds small JSON-able facts that qualify the row
-    (e.g. which SRGAN content loss ran); ``artifacts`` maps a label to a file
-    path relative to the leaderboards folder (sample grids, plots).
+    (e.g. which SRGAN content loss ran); ``protocol`` holds the metric's
+    protocol parameters as used (KID subset size and count, IS splits, PR k);
+    ``artifacts`` maps a label to a file path relative to the leaderboards
+    folder (sample grids, plots).
     """
 
     suite: str
@@ -61,6 +67,8 @@ class Record:
     utc: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, str] = field(default_factory=dict)
+    variant: str = ""
+    protocol: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.status not in STATUS:
@@ -71,7 +79,7 @@ class Record:
             raise TypeError(f"record value must be a number, got {type(self.value).__name__}")
 
     def key(self) -> tuple:
-        return (self.suite, self.model, self.dataset, self.metric, self.preset, self.profile, self.seed)
+        return (self.suite, self.model, self.dataset, self.variant, self.metric, self.preset, self.profile, self.seed)
 
     def to_json(self) -> str:
         d = dataclasses.asdict(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ class RunRequest:
     device: str = "auto"
     profile: str = "embedded"
     preset: str = "quick"
-    out: Path = Path("runs")
+    runs: Path = Path("runs")
     results: Path = Path("leaderboards/results")
     seed: int = 0
     data_root: Path | None = None
@@ -41,6 +42,7 @@ class RunRequest:
     allow_unverified: bool = False
     weights: Path | None = None
     models: tuple[str, ...] | None = None
+    extractor: str | None = None
 
 
 def validate(req: RunRequest) -> None:
@@ -54,6 +56,28 @@ def validate(req: RunRequest) -> None:
         raise GbenchError(f"--weights {req.weights} is not a folder: pass the folder that holds pretrained weight files")
     if req.seed < 0:
         raise GbenchError(f"--seed must be a non-negative integer, got {req.seed}")
+    if req.extractor is not None:
+        from gbench.features import EXTRACTORS
+
+        EXTRACTORS.get(req.extractor)  # an unknown name is reported with the closest one
+    if req.models is not None and not req.models:
+        raise GbenchError("--models names no model: pass a comma-separated list, e.g. --models dcgan,vae")
+
+
+def check_models(req: RunRequest, suites) -> None:
+    """Every --models name must be something the suites run; ``X@init`` rows come with ``X``."""
+    known = [m for s in suites for m in s.models]
+    for m in req.models or ():
+        if m in known:
+            continue
+        base = m.removesuffix("@init")
+        if base != m and base in known:
+            raise GbenchError(f"--models: {m!r} is the untrained row of {base!r}, reported whenever {base!r} runs: "
+                              f"pass --models {base}; trainable models: {', '.join(known)}")
+        close = difflib.get_close_matches(m, known, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise GbenchError(f"--models: {m!r} is not a model of suite {req.suite!r}: {hint}"
+                          f"choose from {', '.join(known)}")
 
 
 def run(req: RunRequest) -> list[Record]:
@@ -63,44 +87,67 @@ def run(req: RunRequest) -> list[Record]:
     device = resolve_device(req.device)
     if not suites:
         raise GbenchError("no suites are registered yet")
-    quick = req.suite == "quick"
-    if req.models is not None:
-        known = {m for s in suites for m in s.models}
-        for m in req.models:
-            if m not in known:
-                raise GbenchError(f"--models: {m!r} is not a model of suite {req.suite!r}: "
-                                  f"choose from {', '.join(sorted(known))}")
+    check_models(req, suites)
+    main_job = req.suite == "main"
     records: list[Record] = []
+    fitted: dict = {}  # trained models shared between the suites of one run (gbench.fit)
     for suite in suites:
-        models = suite.quick_models if quick and suite.quick_models is not None else None
+        models = suite.main_models if main_job and suite.main_models is not None else None
         if req.models is not None:
             models = tuple(req.models)
         ctx = RunContext(
             suite=suite.name, profile=req.profile, preset=req.preset, seed=req.seed, device=device,
-            out_dir=Path(req.out), results_dir=Path(req.results), figures_dir=Path(req.results).parent / "figures",
+            runs_dir=Path(req.runs), results_dir=Path(req.results), figures_dir=Path(req.results).parent / "figures",
             data_root=req.data_root, download=req.download, progress=req.progress, models=models,
-            allow_unverified=req.allow_unverified, weights=req.weights,
+            allow_unverified=req.allow_unverified, weights=req.weights, extractor=req.extractor, fitted=fitted,
         )
         t0 = time.perf_counter()
         if req.preset not in suite.presets:
             ctx.emit([ctx.record("all", "-", "all", None, reason=f"preset {req.preset!r} not supported; use one of {', '.join(suite.presets)}")])
         else:
             suite.run(ctx)
-        write_leaderboards(req.results, suites=[suite.name])
+        written = write_leaderboards(req.results, suites=[suite.name])
         if req.progress:
-            print(f"[gbench] suite {suite.name}: {len(ctx.records)} records in {time.perf_counter() - t0:.1f} s")
+            print(f"[gbench] suite {suite.name}: {len(ctx.records)} records in {time.perf_counter() - t0:.1f} s"
+                  + (f"; leaderboard {written[0]}" if written else ""), flush=True)
         records.extend(ctx.records)
     return records
 
 
-def summary_table(records: list[Record]) -> str:
-    """A plain-text summary of a run, for the terminal."""
+SUMMARY_COLUMNS = 5  # a terminal-wide table: the suite's first (headline) metrics
+
+
+def summary(records: list[Record], results: Path | str) -> str:
+    """What a run measured, for the terminal: per suite and dataset, the models against the
+    suite's headline metrics, each reason for a missing number once as a footnote, and
+    where the full leaderboard is."""
+    from gbench.leaderboard import format_cell, header
+    from gbench.suites import SUITES
     from tabulate import tabulate
 
-    rows = [[r.suite, r.model, r.dataset, r.metric,
-             f"{r.value:.4g}" if r.value is not None else f"n/a ({r.reason})",
-             "" if r.std is None else f"{r.std:.2g}"] for r in records]
-    return tabulate(rows, headers=["suite", "model", "dataset", "metric", "value", "std"], disable_numparse=True)
+    out, reasons = [], {}
+    by_group: dict[tuple[str, str], list[Record]] = {}
+    for r in records:
+        if r.status != "ok":
+            reasons.setdefault(r.reason, len(reasons) + 1)
+        by_group.setdefault((r.suite, r.dataset), []).append(r)
+    for (suite_name, dataset), group in by_group.items():
+        suite = SUITES.get(suite_name) if suite_name in SUITES else None
+        present = {r.metric for r in group}
+        columns = [m for m in (suite.metrics if suite else sorted(present)) if m in present][:SUMMARY_COLUMNS]
+        rows = {}
+        for r in group:
+            rows.setdefault((r.model, r.variant), {}).setdefault(r.metric, []).append(r)
+        table = []
+        for (model, variant), cells in rows.items():
+            notes = sorted({reasons[r.reason] for rs in cells.values() for r in rs if r.status != "ok"})
+            label = model + (f" @ {variant}" if variant else "") + "".join(f" [{k}]" for k in notes)
+            table.append([label] + [format_cell(cells.get(m, [])) if m in cells else "" for m in columns])
+        path = Path(results).parent / suite.leaderboard if suite else Path(results) / f"{suite_name}.jsonl"
+        out += [f"{suite_name} · {dataset} — full table: {path}",
+                tabulate(table, headers=["model"] + [header(m) for m in columns], disable_numparse=True), ""]
+    out += [f"[{k}] {reason}" for reason, k in reasons.items()]
+    return "\n".join(out).rstrip("\n")
 
 
-__all__ = ["META_SUITES", "RunRequest", "resolve_device", "run", "summary_table"]
+__all__ = ["META_SUITES", "RunRequest", "resolve_device", "run", "summary"]

@@ -112,3 +112,63 @@ def test_fid_and_score_on_folders_npz_and_stats(tmp_path):
     scores = out["scores"][str(tmp_path / "a")]
     assert set(scores) >= {"fid", "is", "kid", "precision", "recall", "density", "coverage"}
     assert scores["fid"] == pytest.approx(direct, rel=1e-9)  # FID is symmetric
+
+
+def test_init_rows_are_not_a_model_selection(tmp_path):
+    line = one_line_error(run_cli("run", "--suite", "generation", "--models", "gan@init", "--preset", "smoke",
+                                  "--results", str(tmp_path / "r")))
+    assert "untrained row of 'gan'" in line and "--models gan" in line and "dcgan, vae" in line
+    assert not (tmp_path / "r").exists()
+
+
+def test_empty_model_selection_is_refused(tmp_path):
+    line = one_line_error(run_cli("run", "--suite", "generation", "--models", ",", "--preset", "smoke",
+                                  "--results", str(tmp_path / "r")))
+    assert "--models names no model" in line
+
+
+def test_run_extractor_is_checked_before_any_work(tmp_path):
+    line = one_line_error(run_cli("run", "--suite", "generation", "--extractor", "digits-evaluater", "--preset",
+                                  "smoke", "--results", str(tmp_path / "r")))
+    assert "did you mean 'digits-evaluator'" in line
+
+
+def test_fid_picks_the_digits_evaluator_for_digits_and_asks_otherwise(tmp_path):
+    import json
+
+    from gbench.data import DATASETS
+
+    test = DATASETS.get("digits")("test").images
+    np.savez(tmp_path / "a.npz", images=test[:60].numpy())
+    np.savez(tmp_path / "b.npz", images=test[60:120].numpy())
+    out = json.loads(run_cli("fid", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--json", "--device",
+                             "cpu").stdout)
+    assert out["extractor"] == "digits-evaluator"
+    rgb = np.random.default_rng(0).integers(0, 256, (8, 3, 64, 64), dtype=np.uint8)
+    np.savez(tmp_path / "rgb.npz", images=rgb)
+    line = one_line_error(run_cli("fid", str(tmp_path / "rgb.npz"), str(tmp_path / "rgb.npz")))
+    assert "3×64×64" in line and "--extractor" in line and "inception-v3-fid" in line
+
+
+def test_leaderboard_command_regenerates_markdown_from_records(tmp_path):
+    from gbench.records import Record, write_records
+
+    write_records(tmp_path / "results", [Record(suite="generation", model="dcgan", dataset="digits", metric="fid",
+                                                value=4.25, preset="quick", profile="embedded")])
+    result = run_cli("leaderboard", "--results", str(tmp_path / "results"), "--markdown", str(tmp_path / "md"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "md" / "generation.md")
+    md = (tmp_path / "md" / "generation.md").read_text()
+    assert md.startswith("# Generation") and "| dcgan " in md and "4.25" in md
+    line = one_line_error(run_cli("leaderboard", "--results", str(tmp_path / "nothing")))
+    assert "does not exist" in line
+
+
+def test_evaluators_train_never_rewrites_the_shipped_weights(tmp_path):
+    from gbench.features.digits_evaluator import WEIGHTS_DIR
+
+    line = one_line_error(run_cli("evaluators", "train", "digits", "--weights-out", str(WEIGHTS_DIR)))
+    assert "never rewrites" in line
+    line = one_line_error(run_cli("evaluators", "train", "digits", "--epochs", "0", "--weights-out",
+                                  str(tmp_path / "ev")))
+    assert "--epochs must be ≥ 1" in line

@@ -8,14 +8,14 @@ import torch
 from gbench.records import read_records
 from gbench.runner import RunRequest, run
 from gbench.suites import SUITES
-from gbench.suites.features import MODELS, PRESETS, _subset, discriminator_features
+from gbench.suites.features import MODELS, PROTOCOLS, _subset, discriminator_features
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory, one_thread):
     root = tmp_path_factory.mktemp("features")
     records = run(RunRequest(suite="features", preset="smoke", device="cpu", results=root / "results",
-                             out=root / "runs", progress=False))
+                             runs=root / "runs", progress=False))
     return root, records
 
 
@@ -27,15 +27,16 @@ def test_smoke_writes_both_accuracies_for_every_row(smoke):
     assert set(got) == {(m, k) for m in MODELS for k in ("probe_acc", "probe_acc_few")}
     for r in on_disk:
         assert r.status == "ok" and r.dataset == "digits" and 0.0 <= r.value <= 1.0
-        assert r.extra["C"] in PRESETS["smoke"].probe.cs if r.metric == "probe_acc" else r.std is not None
+        assert r.extra["C"] in PROTOCOLS["smoke"].probe.cs if r.metric == "probe_acc" else r.std is not None
     few = got[("raw-pixels", "probe_acc_few")].extra
-    assert few["labels_per_class"] == PRESETS["smoke"].few_per_class and few["draws"] == PRESETS["smoke"].draws
+    assert few["labels_per_class"] == PROTOCOLS["smoke"].few_per_class and few["draws"] == PROTOCOLS["smoke"].draws
     # Feature sizes: pixels C·H·W, K-means 4K, D (ndf 8 at smoke) 16·(8 + 16 + 32).
     dims = {m: got[(m, "probe_acc")].extra["feature_dim"] for m in MODELS}
-    assert dims == {"raw-pixels": 1024, "kmeans": 4 * PRESETS["smoke"].kmeans_k,
+    assert dims == {"raw-pixels": 1024, "kmeans": 4 * PROTOCOLS["smoke"].kmeans_k,
                     "dcgan-d@init": 896, "dcgan-d": 896}
-    # D was trained in this suite's own run directory.
-    assert (root / "runs" / "features" / "embedded" / "smoke" / "seed0" / "dcgan" / "checkpoint.safetensors").is_file()
+    # D was trained in dcgan's model directory, the one every suite shares (gbench.fit).
+    assert (root / "runs" / "models" / "dcgan" / "digits" / "embedded" / "smoke" / "seed0" /
+            "checkpoint.safetensors").is_file()
 
 
 def test_smoke_leaderboard_comes_from_the_records(smoke):
@@ -49,25 +50,28 @@ def test_smoke_leaderboard_comes_from_the_records(smoke):
 
 def test_random_and_trained_discriminators_give_different_features(smoke):
     # The @init row is the trainer's starting point, so after (even 4) steps D's features moved.
+    from gbench.data import DATASETS
+    from gbench.fit import fit
     from gbench.suites.base import RunContext
-    from gbench.suites.features import _dcgan
 
     root, _ = smoke
-    ctx = RunContext(suite="features", profile="embedded", preset="smoke", seed=0, device=torch.device("cpu"),
-                     out_dir=root / "runs", results_dir=root / "results", figures_dir=root / "figures",
-                     progress=False)
-    from gbench.data import DATASETS
 
-    images = DATASETS.get("digits")("train").images
-    init, _ = _dcgan(ctx, images, trained=False)
-    again, _ = _dcgan(ctx, images, trained=False)
-    trained, _ = _dcgan(ctx, images, trained=True)  # resumes the finished run: no training
-    x = images[:16]
-    a = discriminator_features(init.discriminator, x, ctx.device)
-    assert torch.equal(a, discriminator_features(again.discriminator, x, ctx.device))  # seeded
-    assert not torch.equal(a, discriminator_features(trained.discriminator, x, ctx.device))
+    def ctx():  # a fresh context each time: no in-process cache between the calls
+        return RunContext(suite="features", profile="embedded", preset="smoke", seed=0, device=torch.device("cpu"),
+                          runs_dir=root / "runs", results_dir=root / "results", figures_dir=root / "figures",
+                          progress=False)
+
+    train = DATASETS.get("digits")("train")
+    init = fit(ctx(), "dcgan", "digits", train, trained=False).model
+    again = fit(ctx(), "dcgan", "digits", train, trained=False).model
+    trained = fit(ctx(), "dcgan", "digits", train).model  # resumes the finished run: no training
+    x = train.images[:16]
+    cpu = torch.device("cpu")
+    a = discriminator_features(init.discriminator, x, cpu)
+    assert torch.equal(a, discriminator_features(again.discriminator, x, cpu))  # seeded
+    assert not torch.equal(a, discriminator_features(trained.discriminator, x, cpu))
     # Eval mode: an image's features do not depend on its batch.
-    torch.testing.assert_close(discriminator_features(init.discriminator, x[:3], ctx.device), a[:3])
+    torch.testing.assert_close(discriminator_features(init.discriminator, x[:3], cpu), a[:3])
 
 
 def test_subset_is_stratified_and_capped():
@@ -82,6 +86,6 @@ def test_subset_is_stratified_and_capped():
 
 def test_paper_profile_without_data_root_says_what_is_missing(tmp_path: Path):
     records = run(RunRequest(suite="features", profile="paper", preset="smoke", device="cpu",
-                             results=tmp_path / "results", out=tmp_path / "runs", progress=False))
+                             results=tmp_path / "results", runs=tmp_path / "runs", progress=False))
     assert len(records) == 1 and records[0].status == "unavailable"
     assert records[0].dataset == "cifar10" and "--data-root" in records[0].reason

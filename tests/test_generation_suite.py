@@ -8,13 +8,13 @@ import pytest
 from gbench.leaderboard import write_leaderboards
 from gbench.records import read_records, results_file
 from gbench.runner import RunRequest, run
-from gbench.suites.generation import GENERATION_METRICS
+from gbench.evaluate import sample_metrics
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("gen")
-    req = RunRequest(suite="generation", preset="smoke", device="cpu", out=root / "runs",
+    req = RunRequest(suite="generation", preset="smoke", device="cpu", runs=root / "runs",
                      results=root / "leaderboards" / "results", progress=False, models=("dcgan", "vae", "icgan"))
     return root, req, run(req)
 
@@ -23,13 +23,17 @@ def test_rows_and_columns(smoke_run):
     root, _, records = smoke_run
     by = {(r.model, r.metric): r for r in records}
     for model in ("real-data", "dcgan", "dcgan@init", "vae", "vae@init", "icgan", "icgan@init"):
-        for metric in GENERATION_METRICS:
+        for metric in sample_metrics():
             r = by[(model, metric)]
             assert r.status == "ok" and r.n_fake == r.n_real == 128  # same reference and sample count everywhere
             assert r.extractor == "digits-evaluator" and r.extractor_verified
     for metric in ("elbo", "nll_iwae", "bits_per_dim"):
         assert by[("vae", metric)].value is not None
-    assert by[("vae", "nll_iwae")].value == pytest.approx(-by[("vae", "elbo")].value, rel=0.2)
+    # The IWAE bound is at least the ELBO (Burda et al. 2016, Thm. 1): NLL_IWAE ≤ −ELBO, up to the
+    # Monte Carlo noise of two independent estimates (k = 4 samples at smoke; a few nats on 1,024 pixels).
+    nll, elbo = by[("vae", "nll_iwae")].value, by[("vae", "elbo")].value
+    assert nll <= -elbo + 0.01 * abs(elbo), (nll, -elbo)
+    assert by[("vae", "nll_iwae")].protocol == {"iwae_k": 4}
     for metric in ("edit_acc", "recon_mse", "class_acc"):
         assert by[("icgan", metric)].value is not None
 
@@ -43,7 +47,7 @@ def test_real_data_floor_is_best(smoke_run):
 def test_figures_and_markdown(smoke_run):
     root, _, records = smoke_run
     links = {p for r in records for p in r.artifacts.values()}
-    assert any("interpolation" in p for p in links)
+    assert any("interpolation" in p for p in links) and any("arithmetic" in p for p in links)
     for rel in links:
         assert (root / "leaderboards" / rel).is_file()
     md = (root / "leaderboards" / "generation.md").read_text()
@@ -60,19 +64,19 @@ def test_rerun_resumes_and_reproduces(smoke_run):
     assert len(stored) == len({r.key() for r in stored}) == len(first)
 
 
-def test_quick_meta_suite_smoke_via_cli(tmp_path):
-    """`gbench run --suite quick --preset smoke` writes records and markdown for every suite."""
+def test_main_meta_suite_smoke_via_cli(tmp_path):
+    """`gbench run --suite main --preset smoke` writes records and markdown for every suite."""
     from gbench.suites import SUITES
 
     results = tmp_path / "lb" / "results"
-    proc = subprocess.run([sys.executable, "-m", "gbench", "run", "--suite", "quick", "--preset", "smoke",
-                           "--device", "cpu", "--no-progress", "--out", str(tmp_path / "runs"),
+    proc = subprocess.run([sys.executable, "-m", "gbench", "run", "--suite", "main", "--preset", "smoke",
+                           "--device", "cpu", "--no-progress", "--runs", str(tmp_path / "runs"),
                            "--results", str(results)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for name, suite in SUITES.items():
         assert read_records(results_file(results, name)), f"suite {name} wrote no record"
         assert (tmp_path / "lb" / suite.leaderboard).is_file()
-    # markdown is a pure function of the records
+    # markdown is a pure function of the records: this process (another hash seed) writes the same bytes
     before = {p.name: p.read_bytes() for p in (tmp_path / "lb").glob("*.md")}
     write_leaderboards(results)
     assert before == {p.name: p.read_bytes() for p in (tmp_path / "lb").glob("*.md")}

@@ -56,9 +56,21 @@ def test_seeded_and_input_type_independent(rng):
 
 def test_subset_size_is_clipped_with_a_warning(rng):
     a, b = rng.standard_normal((40, 4)), rng.standard_normal((30, 4))
-    with pytest.warns(UserWarning, match="using subsets of 30"):
+    with pytest.warns(UserWarning, match="using subsets of 15"):  # half the smaller set
         clipped = kid(a, b, subsets=4, subset_size=1000)
-    assert clipped == kid(a, b, subsets=4, subset_size=30)
+    assert clipped == kid(a, b, subsets=4, subset_size=15)
+    assert clipped[1] > 0  # subsets differ, so their spread is a spread (with m = 30 = N_b it was not)
+
+
+def test_registered_kid_uses_at_most_half_the_set_and_records_it(rng):
+    from gbench.metrics.spec import METRICS, FeatureInputs
+
+    real, fake = torch.from_numpy(rng.standard_normal((359, 8))), torch.from_numpy(rng.standard_normal((359, 8)))
+    with pytest.warns(UserWarning, match="subsets of 179"):
+        score = METRICS.get("kid").compute(FeatureInputs(fake=fake, real=real, seed=0))
+    assert score.protocol == {"kid_subsets": 100, "kid_subset_size": 179}
+    assert (score.value, score.std) == kid(fake, real, subsets=100, subset_size=179, seed=0)
+    assert score.std > 0
 
 
 def test_bad_input_is_an_error(rng):

@@ -12,10 +12,10 @@ from torch import nn
 from zoo.layers.burgess import BurgessDecoder, BurgessEncoder
 from zoo.losses.tc import mws_log_densities, pairwise_log_density, total_correlation
 from zoo.models import MODELS
-from zoo.models.btcvae import DSpritesVAE, latent_traversal
+from zoo.models.btcvae import BurgessVAE, latent_traversal
 from zoo.train import train
 
-NAMES = ["dsprites-vae", "dsprites-beta-vae", "beta-tcvae"]
+NAMES = ["burgess-vae", "burgess-beta-vae", "beta-tcvae"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
@@ -132,7 +132,7 @@ def test_model_trains_at_smoke_and_exposes_codes(tmp_path, name):
     config = spec.make_config("smoke", (1, 64, 64), None)
     config = dataclasses.replace(config, dataset_size=16)
     model = spec.build(config)
-    assert isinstance(model, DSpritesVAE) and model.latent_dim == 10
+    assert isinstance(model, BurgessVAE) and model.latent_dim == 10
     images = _dsprites_like(16)
     history = train(model, config, images, None, tmp_path, "cpu", seed=0, progress=False)
     assert history[-1]["step"] == config.train.steps
@@ -166,8 +166,8 @@ def test_objectives_weigh_what_the_papers_say():
     rec, kl, tc = logs["beta-tcvae"]["rec"], logs["beta-tcvae"]["kl"], logs["beta-tcvae"]["tc_mws"]
     for name in NAMES:  # same weights and posterior sample: the same reconstruction and KL terms
         torch.testing.assert_close((logs[name]["rec"], logs[name]["kl"]), (rec, kl))
-    torch.testing.assert_close(losses["dsprites-vae"], kl - rec)  # β = 1: the negative ELBO
-    torch.testing.assert_close(losses["dsprites-beta-vae"], 4.0 * kl - rec)  # β · KL
+    torch.testing.assert_close(losses["burgess-vae"], kl - rec)  # β = 1: the negative ELBO
+    torch.testing.assert_close(losses["burgess-beta-vae"], 4.0 * kl - rec)  # β · KL
     torch.testing.assert_close(losses["beta-tcvae"], kl - rec + 3.0 * tc)  # MI + 4·TC + dim-KL = KL + 3·TC
 
 
@@ -185,7 +185,7 @@ def test_config_rejects_what_the_model_cannot_do():
 
 
 def test_latent_traversal_moves_one_latent_per_row():
-    spec = MODELS.get("dsprites-vae")
+    spec = MODELS.get("burgess-vae")
     torch.manual_seed(0)
     model = spec.build(spec.make_config("smoke", (1, 64, 64), None))
     x = _dsprites_like(1)

@@ -9,12 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from zoo.models import MODELS, PRESETS
+from zoo.models import MODELS, PRESET_NAMES
 from zoo.models.dcgan import interpolation_grid, slerp, vector_arithmetic
 from zoo.models.vae import VAE
 from zoo.train import train
 
-NAMES = ["gan", "dcgan", "vae", "cvae", "beta-vae", "cgan", "icgan", "dsprites-vae", "dsprites-beta-vae", "beta-tcvae"]
+NAMES = ["gan", "dcgan", "vae", "cvae", "beta-vae", "cgan", "icgan", "burgess-vae", "burgess-beta-vae", "beta-tcvae"]
+SR_NAMES = ["srresnet", "srgan"]  # trained on HR patches: tests/test_zoo_sr.py
 
 
 def _labels_for(spec, n):
@@ -22,18 +23,29 @@ def _labels_for(spec, n):
 
 
 def test_registry_lists_the_models_with_valid_specs():
-    assert MODELS.names() == sorted(NAMES)
+    assert MODELS.names() == sorted(NAMES + SR_NAMES)
     for name, spec in MODELS.items():
-        assert spec.name == name and spec.description
-        for preset in PRESETS:
-            config = spec.make_config(preset, (1, 32, 32), 10)
-            assert dataclasses.is_dataclass(config) and config.train.steps >= 1
+        assert spec.name == name and spec.description and tuple(spec.presets) == PRESET_NAMES
+        for preset in PRESET_NAMES:
+            shape = None if spec.family == "sr" else (1, 32, 32)
+            config = spec.make_config(preset, shape, 10)
+            assert dataclasses.is_dataclass(config) and config.train == spec.presets[preset]["train"]
             with pytest.raises(dataclasses.FrozenInstanceError):
                 config.train = None
     with pytest.raises(ValueError, match="preset"):
         MODELS.get("dcgan").make_config("huge", (1, 32, 32), None)
     with pytest.raises(ValueError, match="num_classes"):
         MODELS.get("cgan").make_config("smoke", (1, 32, 32), None)
+
+
+def test_a_spec_must_carry_one_preset_table_and_known_needs():
+    spec = MODELS.get("dcgan")
+    with pytest.raises(ValueError, match="PRESETS must define exactly"):
+        dataclasses.replace(spec, presets={"smoke": {}, "quick": {}})
+    with pytest.raises(ValueError, match="unknown needs"):
+        dataclasses.replace(spec, needs=("imagenet",))
+    with pytest.raises(ValueError, match="init_from"):
+        dataclasses.replace(spec, needs=("generator_state",))
 
 
 @pytest.mark.parametrize("name", NAMES)

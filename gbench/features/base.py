@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -129,7 +130,7 @@ class ExtractorSpec:
         return True, ""
 
     def load(self, device: str | torch.device = "cpu", weights_path=None, allow_download: bool = False,
-             allow_unverified: bool = False, channels_last: bool = False, bf16: bool = False) -> "Extractor":
+             allow_unverified: bool = False, channels_last: bool = False) -> "Extractor":
         """Resolve and verify the weights, build the network, return an :class:`Extractor`.
 
         Args:
@@ -139,7 +140,8 @@ class ExtractorSpec:
             allow_download: fetch a missing file into the torch hub cache.
             allow_unverified: accept a file whose sha256 does not match (the
                 extractor then reports ``verified=False``).
-            channels_last, bf16: CUDA-only speed options (see :class:`Extractor`).
+            channels_last: CUDA-only speed option (see :class:`Extractor`); runs
+                ask for it on CUDA devices.
 
         Raises:
             GbenchError: weights missing or refused, or options the device does not support.
@@ -157,7 +159,7 @@ class ExtractorSpec:
             raise GbenchError(f"weights file {path} does not fit {self.name} ({first}): "
                               f"use the file {self.weights().filename}") from None
         return Extractor(self, net, weights_sha256=sha256_file(path), verified=verified,
-                         device=device, channels_last=channels_last, bf16=bf16)
+                         device=device, channels_last=channels_last)
 
 
 class Extractor:
@@ -174,14 +176,13 @@ class Extractor:
     """
 
     def __init__(self, spec: ExtractorSpec, net: nn.Module, *, weights_sha256: str | None, verified: bool,
-                 device: str | torch.device = "cpu", channels_last: bool = False, bf16: bool = False):
+                 device: str | torch.device = "cpu", channels_last: bool = False):
         self.spec = spec
         self.device = torch.device(device)
-        if (channels_last or bf16) and self.device.type != "cuda":
-            raise GbenchError(f"channels_last and bf16 are CUDA-only options, but the device is {self.device}: "
-                              "drop them or run on a CUDA device")
+        if channels_last and self.device.type != "cuda":
+            raise GbenchError(f"channels_last is a CUDA-only option, but the device is {self.device}: "
+                              "drop it or run on a CUDA device")
         self.channels_last = channels_last
-        self.bf16 = bf16
         self.weights_sha256 = weights_sha256
         self.verified = verified
         net = net.eval().requires_grad_(False).to(self.device)
@@ -193,16 +194,6 @@ class Extractor:
     version = property(lambda self: self.spec.version)
     feature_dim = property(lambda self: self.spec.feature_dim)
     num_logits = property(lambda self: self.spec.num_logits)
-
-    @property
-    def precision(self) -> str:
-        return "bf16-autocast" if self.bf16 else "float32"
-
-    def info(self) -> dict:
-        """What a record must say about the extractor that produced its numbers."""
-        return {"extractor": self.name, "extractor_version": self.version,
-                "weights_sha256": self.weights_sha256, "weights_verified": self.verified,
-                "precision": self.precision}
 
     def prepare(self, images) -> torch.Tensor:
         """Validate a batch and give it the channels the network needs.
@@ -226,7 +217,8 @@ class Extractor:
         """Features and/or logits of an image batch.
 
         Args:
-            images: uint8 (N, C, H, W), numpy or torch, any device.
+            images: uint8 (N, C, H, W), numpy or torch, any device, or a lazy
+                uint8 source (``gbench.data``): read one batch at a time.
             batch_size: images per forward pass; affects speed and memory only.
             want: any of ``"features"`` (N, feature_dim) and ``"logits"`` (N, num_logits).
 
@@ -248,22 +240,26 @@ class Extractor:
             raise GbenchError(f"unknown extractor output(s) {bad or want}: choose from {', '.join(OUTPUTS)}")
         if batch_size < 1:
             raise GbenchError(f"batch_size must be ≥ 1, got {batch_size}")
-        x = self.prepare(images)
+        lazy = not isinstance(images, (torch.Tensor, np.ndarray))  # decoded batch by batch
+        x = images if lazy else self.prepare(images)
+        n = len(x)
         out: dict[str, list[torch.Tensor]] = {w: [] for w in want}
         with torch.inference_mode():
-            for start in range(0, x.shape[0], batch_size):
-                batch = x[start:start + batch_size].to(self.device)
+            for start in range(0, n, batch_size):
+                batch = x[start:start + batch_size]
+                batch = (self.prepare(batch) if lazy else batch).to(self.device)
                 if self.channels_last:
                     batch = batch.contiguous(memory_format=torch.channels_last)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16):
-                    feats, logits = self.net(batch)
+                feats, logits = self.net(batch)
                 got = {"features": feats, "logits": logits}
                 for w in want:
                     out[w].append(got[w].float().cpu())
+        if n == 0:
+            raise GbenchError("no images to extract features from: pass at least one image")
         result = {w: torch.cat(v) for w, v in out.items()}
         dims = {"features": self.feature_dim, "logits": self.num_logits}
         for w, t in result.items():  # a network that disagrees with its spec is a bug
-            assert t.shape == (x.shape[0], dims[w]), f"{self.name} {w}: {tuple(t.shape)}"
+            assert t.shape == (n, dims[w]), f"{self.name} {w}: {tuple(t.shape)}"
         return result
 
     def features(self, images, batch_size: int = 64) -> torch.Tensor:

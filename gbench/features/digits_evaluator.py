@@ -176,7 +176,7 @@ def _fit(recipe: TrainRecipe, train, test, log: Callable[[str], None] | None) ->
     return net.eval()
 
 
-def train_digits_evaluator(seed: int = 0, epochs: int = 30, out_dir: str | Path | None = None,
+def train_digits_evaluator(out_dir: str | Path, seed: int = 0, epochs: int = 30,
                            log: Callable[[str], None] | None = print) -> dict:
     """Train the digits evaluator and write its weights and manifest entry.
 
@@ -184,8 +184,9 @@ def train_digits_evaluator(seed: int = 0, epochs: int = 30, out_dir: str | Path 
         seed: seeds weight initialization, batch order, augmentation and dropout.
         epochs: passes over the 1,438 training images.
         out_dir: where to write ``digits-evaluator.safetensors`` and update
-            ``manifest.json`` (other entries are kept); default: the package's
-            own weights directory, i.e. what ``gbench`` ships.
+            ``manifest.json`` (other entries are kept). The package's shipped
+            files are the maintainers' to replace by hand (copy the file and
+            its manifest entry after review); the CLI refuses that folder.
         log: called with one progress line per epoch; None for silence.
 
     Returns:
@@ -198,7 +199,7 @@ def train_digits_evaluator(seed: int = 0, epochs: int = 30, out_dir: str | Path 
     from safetensors.torch import save_file
 
     recipe = TrainRecipe(seed=seed, epochs=epochs)
-    out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     train, test = digits.load("train"), digits.load("test")
 

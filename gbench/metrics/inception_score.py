@@ -16,6 +16,7 @@ import torch
 
 from gbench.errors import GbenchError
 from gbench.metrics._arrays import as_float64
+from gbench.metrics.spec import FeatureInputs, MetricSpec, Score, register_metric
 
 
 def inception_score(logits, splits: int = 10, seed: int = 0) -> tuple[float, float]:
@@ -73,3 +74,20 @@ def inception_score(logits, splits: int = 10, seed: int = 0) -> tuple[float, flo
 def _looks_like_probabilities(z: torch.Tensor) -> bool:
     """Every entry in [0, 1] and every row summing to 1: softmax outputs, not logits."""
     return bool((z >= 0).all() and (z <= 1).all() and torch.allclose(z.sum(dim=1), torch.ones_like(z[:, 0]), atol=1e-4))
+
+
+IS_SPLITS = 10  # Salimans et al. 2016
+
+
+def inception_score_score(inputs: FeatureInputs) -> Score:
+    """The registered IS: the samples' logits in 10 splits."""
+    if inputs.logits is None:
+        raise GbenchError("the Inception Score needs classifier logits: use an extractor with logits")
+    mean, std = inception_score(inputs.logits, splits=IS_SPLITS, seed=inputs.seed)
+    return Score(mean, std, {"is_splits": IS_SPLITS})
+
+
+register_metric(MetricSpec(
+    "is", "IS", True, "Inception Score exp E KL(p(y|x) ‖ p(y)) (Salimans et al. 2016)", decimals=2,
+    consumes="logits", compute=inception_score_score, protocol={"is_splits": IS_SPLITS},
+    spread="std over the 10 splits"))

@@ -28,6 +28,7 @@ import torch
 
 from gbench.errors import GbenchError
 from gbench.metrics._arrays import as_features, same_dim
+from gbench.metrics.spec import FeatureInputs, MetricSpec, Score, register_metric
 
 # Entries of one block of the distance matrix: 2²⁴ float64 = 128 MB (plus a
 # boolean mask of 16 MB per comparison).
@@ -125,3 +126,32 @@ def _knn_radii_sq(x: torch.Tensor, k: int) -> torch.Tensor:
     # topk keeps only k + 1 values per row (kthvalue would copy the whole block).
     radii = [torch.topk(d2, k + 1, dim=1, largest=False).values[:, -1] for _, d2 in _distance_blocks(x, x)]
     return torch.cat(radii)
+
+
+PR_K, DC_K = 3, 5  # Kynkäänniemi et al. 2019; Naeem et al. 2020
+
+
+def _pr(inputs: FeatureInputs) -> tuple[float, float]:
+    return inputs.shared("pr", lambda: precision_recall(inputs.require_real("precision/recall"), inputs.fake, k=PR_K))
+
+
+def _dc(inputs: FeatureInputs) -> tuple[float, float]:
+    return inputs.shared("dc", lambda: density_coverage(inputs.require_real("density/coverage"), inputs.fake, k=DC_K))
+
+
+register_metric(
+    MetricSpec("precision", "Precision", True,
+               "fraction of samples inside the real k-NN manifold (Kynkäänniemi et al. 2019)", decimals=3,
+               consumes="features", compute=lambda i: Score(_pr(i)[0], None, {"pr_k": PR_K}),
+               protocol={"pr_k": PR_K}, group="pr"),
+    MetricSpec("recall", "Recall", True,
+               "fraction of real images inside the sample k-NN manifold (Kynkäänniemi et al. 2019)", decimals=3,
+               consumes="features", compute=lambda i: Score(_pr(i)[1], None, {"pr_k": PR_K}),
+               protocol={"pr_k": PR_K}, group="pr"),
+    MetricSpec("density", "Density", True, "k-NN density of samples in real balls (Naeem et al. 2020)", decimals=3,
+               consumes="features", compute=lambda i: Score(_dc(i)[0], None, {"dc_k": DC_K}),
+               protocol={"dc_k": DC_K}, group="dc"),
+    MetricSpec("coverage", "Coverage", True, "fraction of real balls containing a sample (Naeem et al. 2020)",
+               decimals=3, consumes="features", compute=lambda i: Score(_dc(i)[1], None, {"dc_k": DC_K}),
+               protocol={"dc_k": DC_K}, group="dc"),
+)

@@ -1,4 +1,4 @@
-"""Suites: one registry. ``quick`` and ``all`` are meta-suites over it."""
+"""Suites: one registry. ``main`` and ``all`` are meta-suites over it."""
 
 from gbench.registry import Registry, UnknownNameError
 from gbench.suites.base import PRESETS, PROFILES, RunContext, Suite
@@ -6,7 +6,7 @@ from gbench.suites.base import PRESETS, PROFILES, RunContext, Suite
 SUITES: Registry[Suite] = Registry("suite")
 
 META_SUITES = {
-    "quick": "a CPU-sized selection of every suite (each suite's quick_models) at the chosen preset",
+    "main": "the main job: every suite's CPU-sized model selection (its main_models) at the chosen preset",
     "all": "every registered suite, every model, at the chosen preset",
 }
 

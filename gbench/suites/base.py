@@ -1,15 +1,14 @@
 """What a suite is, and the context one run of it gets.
 
 A suite is a registered object: name, the datasets it uses per profile, the
-models and metrics it reports, the presets it supports, a ``run`` function
-that turns a :class:`RunContext` into records, and (optionally) a renderer for
-its leaderboard. ``quick_models`` is its CPU-sized selection, used by the
-``quick`` meta-suite.
+models it runs and the metrics it reports, the presets it supports, a ``run``
+function that turns a :class:`RunContext` into records, and (optionally) a
+hook that adds sections to its leaderboard. ``main_models`` is its CPU-sized
+selection, used by the ``main`` meta-suite (the README's main job).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -18,9 +17,10 @@ import torch
 
 from gbench.provenance import git_commit, package_versions, utc_now
 from gbench.records import Record, write_records
+from zoo.models.base import PRESET_NAMES
 
 PROFILES = ("embedded", "paper")
-PRESETS = ("smoke", "quick", "full")
+PRESETS = PRESET_NAMES  # smoke (tests), quick (CPU minutes), full (GPU); defined once, in the zoo
 
 
 @dataclass
@@ -36,7 +36,7 @@ class RunContext:
     preset: str
     seed: int
     device: torch.device
-    out_dir: Path                 # checkpoints, samples: git-ignored run outputs
+    runs_dir: Path                # checkpoints and other run outputs (git-ignored)
     results_dir: Path             # JSON-lines records
     figures_dir: Path             # PNGs linked from the leaderboard
     data_root: Path | None = None
@@ -45,12 +45,20 @@ class RunContext:
     models: tuple[str, ...] | None = None   # a selection of the suite's models (None: all)
     allow_unverified: bool = False
     weights: Path | None = None
-    world_size: int = 1
+    extractor: str | None = None  # overrides the profile's extractor (`gbench run --extractor`)
     records: list[Record] = field(default_factory=list)
+    fitted: dict = field(default_factory=dict)  # gbench.fit's in-process cache of trained models
 
     @property
-    def run_dir(self) -> Path:
-        return self.out_dir / self.suite / self.profile / self.preset / f"seed{self.seed}"
+    def world_size(self) -> int:
+        """Processes in this run: torch.distributed's world size under torchrun, else 1."""
+        from gbench.metrics.distributed import world_size
+
+        return world_size()
+
+    def work_dir(self, dataset: str) -> Path:
+        """A folder for this suite's own run outputs on ``dataset`` (not models: see gbench.fit)."""
+        return self.runs_dir / "suites" / self.suite / dataset / self.profile / self.preset / f"seed{self.seed}"
 
     @property
     def leaderboards_dir(self) -> Path:
@@ -69,11 +77,13 @@ class RunContext:
     def record(self, model: str, dataset: str, metric: str, value: float | None, *, std: float | None = None,
                reason: str = "", n_real: int | None = None, n_fake: int | None = None,
                extractor=None, wall_seconds: float = 0.0, extra: dict[str, Any] | None = None,
-               artifacts: dict[str, str] | None = None) -> Record:
+               artifacts: dict[str, str] | None = None, variant: str = "",
+               protocol: dict[str, Any] | None = None) -> Record:
         """Build a record with this run's provenance filled in.
 
         ``extractor`` is a loaded extractor (with ``name``, ``weights_sha256``
-        and ``verified``) or None.
+        and ``verified``) or None; ``variant`` the condition of the number
+        ("" for none); ``protocol`` the metric's protocol parameters as used.
         """
         return Record(
             suite=self.suite, model=model, dataset=dataset, metric=metric,
@@ -86,28 +96,41 @@ class RunContext:
             preset=self.preset, profile=self.profile, seed=self.seed, device=self.device.type,
             world_size=self.world_size, commit=git_commit(), versions=package_versions(),
             wall_seconds=round(float(wall_seconds), 3), utc=utc_now(),
-            extra=dict(extra or {}), artifacts=dict(artifacts or {}),
+            extra=dict(extra or {}), artifacts=dict(artifacts or {}), variant=str(variant),
+            protocol=dict(protocol or {}),
         )
 
     def emit(self, records: list[Record]) -> None:
         write_records(self.results_dir, records)
         self.records.extend(records)
 
-    def available_datasets(self, names):
-        """Yield (name, spec) for each dataset that can load in this run; for
-        one that cannot, emit an 'unavailable' record saying why instead."""
+    def splits(self, names):
+        """Yield (name, train, test) for each dataset that loads in this run; for one
+        that does not (no --data-root, missing or unreadable files), emit an
+        'unavailable' record saying why and go on with the next."""
         from gbench.data import DATASETS
+        from gbench.errors import GbenchError
 
         for name in names:
             spec = DATASETS.get(name)
             ok, why = spec.availability(self.data_root)
             if ok:
-                yield name, spec
-            else:
+                try:
+                    train, test = (spec(s, self.data_root, self.download) for s in ("train", "test"))
+                except GbenchError as e:
+                    ok, why = False, str(e)
+            if not ok:
                 self.emit([self.record("all", name, "all", None, reason=f"unavailable: {name} {why}")])
+                continue
+            yield name, train, test
 
     def selected(self, models: tuple[str, ...]) -> tuple[str, ...]:
         return models if self.models is None else tuple(m for m in models if m in self.models)
+
+    def say(self, message: str) -> None:
+        """One progress line (when progress is on)."""
+        if self.progress:
+            print(f"[{self.suite}] {message}", flush=True)
 
 
 @dataclass(frozen=True)
@@ -120,12 +143,21 @@ class Suite:
         description: what it measures (README, `gbench list`, leaderboard).
         leaderboard: markdown file name under leaderboards/.
         datasets: profile → dataset names it uses in that profile.
-        models: the rows it reports, in table order.
-        metrics: the columns it reports, in table order.
+        models: what ``--models`` selects: zoo models it trains and the
+            baselines it runs, in table order.
+        metrics: the columns of its main table, in order.
         run: ``run(ctx) -> None``; emits records through ``ctx.emit``.
-        quick_models: the CPU-sized selection the ``quick`` meta-suite runs.
+        main_models: the CPU-sized selection the ``main`` meta-suite runs.
         presets: presets it supports.
-        render: optional ``render(suite, records) -> markdown``; default tables otherwise.
+        rows: table row order when it differs from ``models`` (extra rows
+            such as the real-data floor and ``<model>@init``).
+        row_label: header of the row column ("model", "disturbance", …).
+        variant_label: header of the variant column ("level α", "ψ", …),
+            shown when some record has a variant.
+        side_metrics: metrics left out of the main table because
+            ``sections`` renders them.
+        sections: optional ``sections(records of one table group) -> markdown
+            lines`` added after the main table (paper checks, extra tables).
     """
 
     name: str
@@ -136,12 +168,14 @@ class Suite:
     models: tuple[str, ...]
     metrics: tuple[str, ...]
     run: Callable[[RunContext], None]
-    quick_models: tuple[str, ...] | None = None
+    main_models: tuple[str, ...] | None = None
     presets: tuple[str, ...] = PRESETS
-    render: Callable[["Suite", list[Record]], str] | None = None
+    rows: tuple[str, ...] = ()
+    row_label: str = "model"
+    variant_label: str = "variant"
+    side_metrics: tuple[str, ...] = ()
+    sections: Callable[[list[Record]], list[str]] | None = None
 
-
-def timed(fn: Callable, *args, **kwargs) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
+    @property
+    def row_order(self) -> tuple[str, ...]:
+        return self.rows or self.models

@@ -16,10 +16,10 @@ the level while IS does not always fall. This suite repeats the study:
   over a disturbance's four levels — +1 for FID and KID and −1 for IS when
   the metric follows the disturbance monotonically.
 
-Records: ``model`` = disturbance name; ``metric`` = ``"<m>@<level>"``
-(``fid@0.25``), so the record key stays unique per level, with
-``extra["level"]``; the Spearman correlations are records with metric
-``spearman_<m>``, computed from the level records (:func:`spearman_by_disturbance`).
+Records: ``model`` = disturbance name, ``variant`` = the level (``"0.25"``),
+``metric`` = ``fid`` / ``kid`` / ``is``; the Spearman correlations are
+records with metric ``spearman_<m>`` and no variant, computed from the level
+records (:func:`spearman_by_disturbance`).
 Figures: per disturbance a line plot (one panel per metric against the
 level) and a grid of disturbed examples (one row per level).
 
@@ -39,18 +39,18 @@ import math
 import os
 import time
 from collections import defaultdict
-from dataclasses import replace
 
 import numpy as np
 import torch
 
-from gbench.transforms.corruptions import DISTURBANCES
 from gbench.data import DATASETS
-from gbench.evaluate import Reference, load_profile_extractor, score_images
+from gbench.evaluate import Reference, load_profile_extractor, records_for, score_images
 from gbench.figures import save_grid
-from gbench.metrics.info import METRICS, MetricInfo, register_metrics
+from gbench.leaderboard import display, format_number, header, render_table
+from gbench.metrics.spec import MetricSpec, register_metric
 from gbench.records import Record
 from gbench.suites.base import RunContext, Suite
+from gbench.transforms.corruptions import DISTURBANCES
 
 BASE_METRICS = ("fid", "kid", "is")
 DATASETS_BY_PROFILE = {"embedded": ("digits",), "paper": ("cifar10",)}
@@ -59,33 +59,28 @@ FOREIGN = ("natural", "train")  # contamination source: dataset, split
 SIZES = {"smoke": (512, 128), "quick": (5_000, 1_000), "full": (None, None)}
 EXAMPLES_PER_LEVEL = 8
 
-register_metrics(
-    MetricInfo("spearman_fid", "Spearman ρ(FID, level)", None,
-               "rank correlation of FID with the disturbance level; +1 = monotone", 2),
-    MetricInfo("spearman_kid", "Spearman ρ(KID, level)", None,
-               "rank correlation of KID with the disturbance level; +1 = monotone", 2),
-    MetricInfo("spearman_is", "Spearman ρ(IS, level)", None,
-               "rank correlation of IS with the disturbance level; −1 = monotone", 2),
+register_metric(
+    MetricSpec("spearman_fid", "Spearman ρ(FID, level)", None,
+               "rank correlation of FID with the disturbance level; +1 = monotone", decimals=2),
+    MetricSpec("spearman_kid", "Spearman ρ(KID, level)", None,
+               "rank correlation of KID with the disturbance level; +1 = monotone", decimals=2),
+    MetricSpec("spearman_is", "Spearman ρ(IS, level)", None,
+               "rank correlation of IS with the disturbance level; −1 = monotone", decimals=2),
 )
+SPEARMAN = tuple(f"spearman_{m}" for m in BASE_METRICS)
 
 
-def level_metric(metric: str, level: float) -> str:
-    """Record metric name of ``metric`` at a disturbance level: ``("fid", 0.25) → "fid@0.25"``."""
-    return f"{metric}@{level:g}"
-
-
-def split_level_metric(name: str) -> tuple[str, float] | None:
-    """``"fid@0.25" → ("fid", 0.25)``; None for a name without a level."""
-    base, sep, level = name.partition("@")
-    return (base, float(level)) if sep else None
+def level_variant(level: float) -> str:
+    """The record variant of a disturbance level: ``0.25 → "0.25"``."""
+    return f"{level:g}"
 
 
 def spearman_by_disturbance(records: list[Record]) -> dict[tuple[str, str], float]:
     """Spearman ρ of each metric with the level, per disturbance, from level records.
 
     Args:
-        records: records with metric ``"<m>@<level>"`` (others are ignored);
-            one per (disturbance, metric, level).
+        records: level records (variant = level, metric in BASE_METRICS;
+            others are ignored); one per (disturbance, metric, level).
 
     Returns:
         {(disturbance, m): ρ in [−1, 1]}, over every level present (NaN when the
@@ -95,9 +90,8 @@ def spearman_by_disturbance(records: list[Record]) -> dict[tuple[str, str], floa
 
     series: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
     for r in records:
-        parsed = split_level_metric(r.metric)
-        if parsed is not None and r.status == "ok":
-            series[(r.model, parsed[0])].append((parsed[1], r.value))
+        if r.variant and r.metric in BASE_METRICS and r.status == "ok":
+            series[(r.model, r.metric)].append((float(r.variant), r.value))
     out = {}
     for key, points in series.items():
         levels, values = zip(*sorted(points))
@@ -115,21 +109,17 @@ def plot_levels(records: list[Record], disturbance: str, path, title: str) -> No
     fig = Figure(figsize=(3.2 * len(BASE_METRICS), 2.8), layout="constrained")
     axes = fig.subplots(1, len(BASE_METRICS))
     for ax, metric in zip(axes, BASE_METRICS):
-        points = []
-        for r in records:
-            parsed = split_level_metric(r.metric)
-            if r.model == disturbance and r.status == "ok" and parsed is not None and parsed[0] == metric:
-                points.append((parsed[1], r.value, r.std or 0.0))
+        points = [(float(r.variant), display(metric, r.value), display(metric, r.std or 0.0)) for r in records
+                  if r.model == disturbance and r.status == "ok" and r.variant and r.metric == metric]
         if not points:
             continue
-        scale = 1000.0 if metric == "kid" else 1.0  # KID is read ×10³, as in the tables
         levels, values, stds = (np.array(v, dtype=float) for v in zip(*sorted(points)))
-        ax.errorbar(levels, values * scale, yerr=stds * scale, marker="o", capsize=3)
+        ax.errorbar(levels, values, yerr=stds, marker="o", capsize=3)
         ax.set_xlabel("level α")
-        ax.set_title(METRICS.get(metric).header if metric in METRICS else metric)
+        ax.set_title(header(metric))
         ax.grid(alpha=0.3)
     fig.suptitle(title)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fig.savefig(tmp, format="png", dpi=100)
     os.replace(tmp, path)
 
@@ -146,10 +136,10 @@ def run(ctx: RunContext) -> None:
     if extractor is None:
         return
     n_reference, n_disturbed = SIZES[ctx.preset]
-    for dataset, spec in ctx.available_datasets(DATASETS_BY_PROFILE[ctx.profile]):
+    for dataset, train, test in ctx.splits(DATASETS_BY_PROFILE[ctx.profile]):
         t0 = time.perf_counter()
-        reference_images = _sized(spec("train", ctx.data_root, ctx.download).images, n_reference, ctx.seed)
-        clean = _sized(spec("test", ctx.data_root, ctx.download).images, n_disturbed, ctx.seed)
+        reference_images = _sized(train.images, n_reference, ctx.seed)
+        clean = _sized(test.images, n_disturbed, ctx.seed)
         reference = Reference.from_images(extractor, reference_images)
         floor = score_images(extractor, reference, clean, BASE_METRICS, seed=ctx.seed)
         floor_seconds = time.perf_counter() - t0
@@ -160,6 +150,7 @@ def run(ctx: RunContext) -> None:
 
 def _run_disturbance(ctx, dataset, name, clean, reference, extractor, floor, floor_seconds, foreign):
     disturbance = DISTURBANCES[name]
+    ctx.say(f"{name} on {dataset}: levels {', '.join(f'{x:g}' for x in disturbance.levels)}")
     kwargs = {"foreign": foreign} if name == "contaminate" else {}
     examples = []
     rows = []
@@ -172,19 +163,20 @@ def _run_disturbance(ctx, dataset, name, clean, reference, extractor, floor, flo
             values = score_images(extractor, reference, images, BASE_METRICS, seed=ctx.seed)
             wall = time.perf_counter() - t0
         examples.append(images[:EXAMPLES_PER_LEVEL])
-        extra = {"level": level, "disturbance": disturbance.description}
+        extra = {"disturbance": disturbance.description}
         if name == "contaminate":
             extra["foreign"] = f"{FOREIGN[0]} {FOREIGN[1]} patches"
-        rows += [ctx.record(name, dataset, level_metric(metric, level), value, std=std, n_real=reference.n,
-                            n_fake=images.shape[0], extractor=extractor, wall_seconds=wall, extra=extra)
-                 for metric, (value, std) in values.items()]
-        ctx.emit(rows[-len(values):])
+        level_rows = records_for(ctx, name, dataset, values, variant=level_variant(level), n_real=reference.n,
+                                 n_fake=images.shape[0], extractor=extractor, wall_seconds=wall, extra=extra)
+        ctx.emit(level_rows)
+        rows += level_rows
 
     stem = f"{dataset}_{name}_{ctx.preset}"
     plot, plot_rel = ctx.figure_path(f"{stem}.png")
     plot_levels(rows, name, plot, f"{name} on {dataset} (preset {ctx.preset})")
     grid, grid_rel = ctx.figure_path(f"{stem}_examples.png")
-    save_grid(torch.cat(examples), grid, nrow=EXAMPLES_PER_LEVEL)
+    save_grid(torch.cat(examples), grid, nrow=EXAMPLES_PER_LEVEL,
+              title=f"{name} on {dataset}: one row per level α = {', '.join(f'{x:g}' for x in disturbance.levels)}")
     artifacts = {"metrics vs level": plot_rel, "examples (one row per level)": grid_rel}
     rho = spearman_by_disturbance(rows)
     levels = list(disturbance.levels)
@@ -194,51 +186,18 @@ def _run_disturbance(ctx, dataset, name, clean, reference, extractor, floor, flo
 
 
 def _fmt(value: float) -> str:
-    from gbench.leaderboard import format_number
-
-    return "undefined" if math.isnan(value) else format_number(value, 2)
+    return "undefined (constant)" if math.isnan(value) else format_number(value, 2)
 
 
-def render(suite: Suite, records: list[Record]) -> str:
-    """Markdown: per (dataset, profile, preset), a disturbance × level table of FID/KID/IS, a
-    Spearman table, and the lines saying where a metric is not monotone — all from records."""
-    from gbench.leaderboard import HEADER_NOTE, figures, format_cell, header, provenance_line, render_table
-
-    out = [f"# {suite.title}", "", suite.description, "", HEADER_NOTE.format(suite=suite.name), ""]
-    groups: dict[tuple, list[Record]] = defaultdict(list)
-    for r in records:
-        groups[(r.dataset, r.profile, r.preset)].append(r)
-    order = {name: i for i, name in enumerate(DISTURBANCES)}
-    for (dataset, profile, preset), group in sorted(groups.items()):
-        out += [f"## {dataset} · {profile} profile · preset `{preset}`", ""]
-        # Cells of one (disturbance, level): records renamed to their base metric, so that the
-        # shared formatter applies that metric's digits and scale (KID ×10³).
-        cells: dict[tuple[str, float], dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
-        for r in group:
-            parsed = split_level_metric(r.metric)
-            if parsed is not None:
-                cells[(r.model, parsed[1])][parsed[0]].append(replace(r, metric=parsed[0]))
-        if cells:
-            lines = ["| disturbance | level α | " + " | ".join(header(m) for m in BASE_METRICS) + " |",
-                     "|:--|--:|" + "--:|" * len(BASE_METRICS)]
-            for (name, level) in sorted(cells, key=lambda k: (order.get(k[0], len(order)), k[0], k[1])):
-                lines.append(f"| {name} | {level:g} | "
-                             + " | ".join(format_cell(cells[(name, level)].get(m, [])) for m in BASE_METRICS) + " |")
-            out += lines + [""]
-        spearman = [r for r in group if r.metric.startswith("spearman_")]
-        if spearman:
-            out += ["Spearman rank correlation with the level (FID, KID: +1 = rises monotonically; "
-                    "IS: −1 = falls monotonically):", ""]
-            out += [render_table(spearman, tuple(DISTURBANCES), tuple(f"spearman_{m}" for m in BASE_METRICS),
-                                 row_label="disturbance"), ""]
-            out += _monotonicity_lines(spearman) + [""]
-        unavailable = sorted({f"- `{r.model}` {r.metric}: {r.reason}" for r in group if r.status != "ok"})
-        out += [provenance_line(group), ""]
-        if unavailable:
-            out += ["Notes:", "", *unavailable, ""]
-        if figures(group):
-            out += ["Figures:", "", *figures(group), ""]
-    return "\n".join(out).rstrip("\n") + "\n"
+def sections(group: list[Record]) -> list[str]:
+    """The Spearman table and the lines saying where a metric is not monotone (Suite.sections)."""
+    spearman = [r for r in group if r.metric in SPEARMAN]
+    if not spearman:
+        return []
+    table = render_table(spearman, tuple(DISTURBANCES), SPEARMAN, row_label="disturbance")
+    return ["Spearman rank correlation with the level (FID, KID: +1 = rises monotonically; "
+            "IS: −1 = falls monotonically; undefined = the metric is constant over the levels):", "", table, "",
+            *_monotonicity_lines(spearman), ""]
 
 
 def _monotonicity_lines(spearman: list[Record]) -> list[str]:
@@ -257,7 +216,7 @@ def _monotonicity_lines(spearman: list[Record]) -> list[str]:
                 by_model[r.model].append(r.value)
         if not by_model:
             continue
-        label = METRICS.get(metric).label
+        label = header(metric).rstrip(" ↑↓")
         off = [m for m, vs in by_model.items() if any(not (v == v and abs(v - target) < 1e-9) for v in vs)]
         off.sort(key=lambda m: (order.get(m, len(order)), m))
         if not off:
@@ -282,8 +241,12 @@ SUITE = Suite(
     leaderboard="corruption.md",
     datasets=DATASETS_BY_PROFILE,
     models=tuple(DISTURBANCES),
-    metrics=tuple(f"spearman_{m}" for m in BASE_METRICS),
+    metrics=BASE_METRICS,
     run=run,
-    quick_models=("gaussian_noise", "swirl"),
-    render=render,
+    main_models=("gaussian_noise", "swirl"),
+    rows=tuple(DISTURBANCES),
+    row_label="disturbance",
+    variant_label="level α",
+    side_metrics=SPEARMAN,
+    sections=sections,
 )

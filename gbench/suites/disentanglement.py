@@ -1,10 +1,11 @@
 """`disentanglement`: train the zoo's dSprites VAEs and score their codes against the true factors.
 
-For each model (``dsprites-vae``, ``dsprites-beta-vae``, ``beta-tcvae``) at
+For each model (``burgess-vae``, ``burgess-beta-vae``, ``beta-tcvae``) at
 the preset:
 
 1. train (or resume) on the dSprites ``train`` split (20,000 procedurally
-   rendered images, uint8 0/255 → [-1, 1]) with ``zoo.train.train``;
+   rendered images, uint8 0/255; the trainer maps each batch to [-1, 1])
+   through :func:`gbench.fit.fit`;
    β-TCVAE's minibatch-weighted TC estimate uses N = 20,000;
 2. draw fresh factor combinations uniformly from all 737,280
    (``numpy.random.default_rng(seed)``, the same draws for every model),
@@ -36,7 +37,6 @@ networks train as fast on one core as on two, much faster when cores are shared.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -44,13 +44,15 @@ import numpy as np
 import torch
 
 from gbench.data import dsprites
+from gbench.data.base import ImageSet
 from gbench.figures import save_grid
+from gbench.fit import fit
 from gbench.images import float_to_uint8, uint8_to_float
 from gbench.metrics.disentanglement import dci, factorvae_score, mig, sap
-from gbench.metrics.info import MetricInfo, register_metrics
+from gbench.metrics.spec import MetricSpec, register_metric
 from gbench.suites.base import RunContext, Suite
 
-MODELS = ("dsprites-vae", "dsprites-beta-vae", "beta-tcvae")
+MODELS = ("burgess-vae", "burgess-beta-vae", "beta-tcvae")
 DATASET = "dsprites"
 METRIC_NAMES = ("mig", "sap", "dci_disentanglement", "dci_completeness", "dci_informativeness",
                 "factorvae_score", "recon_nll", "elbo")
@@ -58,15 +60,11 @@ MIG_BINS = 20  # Locatello et al. 2019's protocol
 TRAVERSAL_VALUES = torch.linspace(-2.5, 2.5, 11)
 ENCODE_CHUNK = 1000
 
-register_metrics(
-    MetricInfo("mig", "MIG", True, "Mutual Information Gap on mean codes, 20 bins (Chen et al. 2018, Eq. 6)", 3),
-    MetricInfo("sap", "SAP", True, "Separated Attribute Predictability, linear SVM per latent (Kumar et al. 2018)", 3),
-    MetricInfo("dci_disentanglement", "DCI-D", True, "DCI disentanglement, GBT importances (Eastwood & Williams 2018)", 3),
-    MetricInfo("dci_completeness", "DCI-C", True, "DCI completeness, GBT importances (Eastwood & Williams 2018)", 3),
-    MetricInfo("dci_informativeness", "DCI-I", True, "DCI informativeness: mean GBT test accuracy over factors", 3),
-    MetricInfo("factorvae_score", "FactorVAE", True, "FactorVAE score: majority-vote accuracy (Kim & Mnih 2018)", 3),
-    MetricInfo("recon_nll", "recon. NLL (nats)", False, "Bernoulli −log p(x|z=μ(x)) per test image (summed BCE)", 1),
-    MetricInfo("elbo", "ELBO (nats)", True, "evidence lower bound on the test split, per image", 1),
+register_metric(
+    MetricSpec("recon_nll", "recon. NLL (nats)", False, "Bernoulli −log p(x|z=μ(x)) per test image (summed BCE)",
+               decimals=1, spread="std over test images"),
+    MetricSpec("elbo", "ELBO (nats)", True, "evidence lower bound on the test split, per image", decimals=1,
+               spread="std over test images"),
 )
 
 
@@ -129,46 +127,32 @@ def _encoder(model, device):
     return represent
 
 
-def _train_model(ctx: RunContext, name: str, train_images: torch.Tensor):
-    from zoo.models import MODELS as ZOO
-    from zoo.train import train as fit
-
-    spec = ZOO.get(name)
-    config = spec.make_config(ctx.preset, tuple(train_images.shape[1:]), None)
-    config = dataclasses.replace(config, dataset_size=train_images.shape[0])  # N of the MWS estimate
-    torch.manual_seed(ctx.seed)  # parameter init is part of the seeded run
-    model = spec.build(config).to(ctx.device)
-    fit(model, config, train_images, None, ctx.run_dir / name, ctx.device, ctx.seed, progress=ctx.progress)
-    model.eval()
-    return model
-
-
 def run(ctx: RunContext) -> None:
     protocol = PROTOCOLS[ctx.preset]
     with _one_thread_on_cpu(ctx.device):
-        train_images = uint8_to_float(dsprites.load("train").images)
+        train = dsprites.load("train")
         test_images = uint8_to_float(dsprites.load("test").images[:protocol.num_test])
         for name in ctx.selected(MODELS):
-            _run_model(ctx, name, protocol, train_images, test_images)
+            _run_model(ctx, name, protocol, train, test_images)
 
 
-def _run_model(ctx: RunContext, name: str, protocol: Protocol, train_images, test_images) -> None:
+def _run_model(ctx: RunContext, name: str, protocol: Protocol, train: ImageSet, test_images) -> None:
     t0 = time.perf_counter()
-    model = _train_model(ctx, name, train_images)
+    model = fit(ctx, name, DATASET, train).model  # β-TCVAE's MWS estimate gets N = len(train) (ModelSpec.needs)
     represent = _encoder(model, ctx.device)
 
-    def record(metric, value, n, std=None, extra=None, artifacts=None):
+    def record(metric, value, n, std=None, protocol=None, artifacts=None):
         return ctx.record(name, DATASET, metric, value, std=std, n_real=n, wall_seconds=time.perf_counter() - t0,
-                          extra=extra, artifacts=artifacts)
+                          protocol=protocol, artifacts=artifacts)
 
     # The same factor draws for every model: their codes describe the same images.
     factors = dsprites.sample_factors(protocol.num_codes, np.random.default_rng(ctx.seed))
     codes = represent(factors)
     n = protocol.num_codes
-    ctx.emit([record("mig", mig(codes, factors, num_bins=MIG_BINS), n, extra={"mig_bins": MIG_BINS})])
-    ctx.emit([record("sap", sap(codes, factors, seed=ctx.seed), n)])
+    ctx.emit([record("mig", mig(codes, factors, num_bins=MIG_BINS), n, protocol={"mig_bins": MIG_BINS})])
+    ctx.emit([record("sap", sap(codes, factors, seed=ctx.seed), n, protocol={"sap_svm_c": 0.01})])
     scores = dci(codes, factors, model="gbt", n_estimators=protocol.dci_trees, seed=ctx.seed)
-    ctx.emit([record(f"dci_{k}", scores[k], n, extra={"dci_trees": protocol.dci_trees})
+    ctx.emit([record(f"dci_{k}", scores[k], n, protocol={"dci_trees": protocol.dci_trees})
               for k in ("disentanglement", "completeness", "informativeness")])
 
     fv = factorvae_score(represent, dsprites.FACTOR_SIZES, np.random.default_rng(ctx.seed),
@@ -177,7 +161,8 @@ def _run_model(ctx: RunContext, name: str, protocol: Protocol, train_images, tes
                          sample_factors=dsprites.sample_factors, sample_fixed_factor=dsprites.sample_fixed_factor)
     fv_codes = protocol.factorvae_variance + (protocol.factorvae_train + protocol.factorvae_eval) * FACTORVAE_BATCH
     ctx.emit([record("factorvae_score", fv["eval_accuracy"], fv_codes,
-                     extra={"factorvae_votes": f"{protocol.factorvae_train}/{protocol.factorvae_eval}"})])
+                     protocol={"factorvae_batch": FACTORVAE_BATCH,
+                               "factorvae_votes": f"{protocol.factorvae_train}/{protocol.factorvae_eval}"})])
 
     g = torch.Generator().manual_seed(ctx.seed)
     nll, elbo, kl = [], [], []
@@ -191,9 +176,8 @@ def _run_model(ctx: RunContext, name: str, protocol: Protocol, train_images, tes
     m = len(test_images)
     ctx.emit([record("recon_nll", nll.mean().item(), m, std=nll.std().item(), artifacts=artifacts),
               record("elbo", elbo.mean().item(), m, std=elbo.std().item(), artifacts=artifacts)])
-    if ctx.progress:
-        print(f"[disentanglement] {name}: done in {time.perf_counter() - t0:.1f} s; latent KL (nats) "
-              + " ".join(f"{v:.2f}" for v in kl.sort(descending=True).values.tolist()))
+    ctx.say(f"{name}: done in {time.perf_counter() - t0:.1f} s; latent KL (nats) "
+            + " ".join(f"{v:.2f}" for v in kl.sort(descending=True).values.tolist()))
 
 
 def _traversal_figure(ctx: RunContext, name: str, model, x: torch.Tensor, kl: torch.Tensor) -> str:
@@ -203,7 +187,8 @@ def _traversal_figure(ctx: RunContext, name: str, model, x: torch.Tensor, kl: to
     order = torch.argsort(kl, descending=True, stable=True).tolist()
     grid = latent_traversal(model, x.to(ctx.device), order, TRAVERSAL_VALUES)
     path, rel = ctx.figure_path(f"{DATASET}_{name}_{ctx.preset}_traversal.png")
-    save_grid(float_to_uint8(grid).cpu(), path, nrow=len(TRAVERSAL_VALUES))
+    save_grid(float_to_uint8(grid).cpu(), path, nrow=len(TRAVERSAL_VALUES),
+              title=f"{name}: one latent per row (by decreasing KL), swept −2.5 … 2.5 around a test image's code")
     return rel
 
 
@@ -226,5 +211,5 @@ SUITE = Suite(
     models=MODELS,
     metrics=METRIC_NAMES,
     run=run,
-    quick_models=("beta-tcvae",),
+    main_models=("beta-tcvae",),
 )

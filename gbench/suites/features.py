@@ -13,11 +13,12 @@ grid, the splits and the labelled draws:
   (:class:`gbench.features.kmeans.KMeansFeatures`; 4K features; fitted on
   patches of the train images, labels unused), the paper's baseline;
 * ``dcgan-d@init`` — the DCGAN discriminator with the very weights its
-  training starts from (the trainer's seeded initialization): what the
-  architecture gives before learning anything;
+  training starts from (:func:`zoo.train.init_weights` for the run's seed):
+  what the architecture gives before learning anything;
 * ``dcgan-d`` — the same discriminator after adversarial training at the
-  preset (``zoo.train.train`` with dcgan's registered config, in this suite's
-  own run directory), in eval mode (batch norm uses its running statistics).
+  preset (:func:`gbench.fit.fit`: the very model the ``generation`` suite
+  trains on the same dataset, preset and seed — shared, trained once), in
+  eval mode (batch norm uses its running statistics).
 
 Two columns: test accuracy with every training label (``probe_acc``), and
 with ``n`` labelled examples per class, mean ± sample std over draws
@@ -51,9 +52,10 @@ import numpy as np
 import torch
 
 from gbench.data import ImageSet
+from gbench.fit import fit
 from gbench.images import uint8_to_float
-from gbench.metrics.info import MetricInfo, register_metrics
 from gbench.metrics.linear_probe import ProbeConfig, few_label_probe, linear_probe, max_pool_grid
+from gbench.metrics.spec import MetricSpec, register_metric
 from gbench.suites.base import RunContext, Suite
 
 MODELS = ("raw-pixels", "kmeans", "dcgan-d@init", "dcgan-d")
@@ -65,16 +67,18 @@ FEW_LABELS = {"digits": 50, "cifar10": 400}
 D_TRAINED_ON = {"digits": "digits train split, labels unused (as the paper's SVHN experiment)",
                 "cifar10": "cifar10 train split, labels unused (the paper: ImageNet-1k)"}
 
-register_metrics(
-    MetricInfo("probe_acc", "SVM acc., all labels", True,
-               "test accuracy of a linear L2-SVM on frozen features, every training label (Radford et al. 2016)", 3),
-    MetricInfo("probe_acc_few", "SVM acc., few labels/class", True,
-               "test accuracy of a linear L2-SVM with n labels per class, mean ± std over draws", 3),
+register_metric(
+    MetricSpec("probe_acc", "SVM acc., all labels", True,
+               "test accuracy of a linear L2-SVM on frozen features, every training label (Radford et al. 2016)",
+               decimals=3),
+    MetricSpec("probe_acc_few", "SVM acc., few labels/class", True,
+               "test accuracy of a linear L2-SVM with n labels per class, mean ± std over draws", decimals=3,
+               spread="std over the draws of labelled examples"),
 )
 
 
 @dataclass(frozen=True)
-class FeaturesPreset:
+class FeaturesProtocol:
     """How much data and compute one preset of the suite uses.
 
     Attributes:
@@ -98,16 +102,16 @@ class FeaturesPreset:
     probe: ProbeConfig
 
 
-PRESETS = {
-    "smoke": FeaturesPreset(train_per_class=20, test_size=100, few_per_class=5, draws=2, kmeans_k=8,
+PROTOCOLS = {  # how much data and compute each preset spends on the protocol
+    "smoke": FeaturesProtocol(train_per_class=20, test_size=100, few_per_class=5, draws=2, kmeans_k=8,
                             kmeans_patches=2_000, probe=ProbeConfig(cs=(1e-2, 1e-1))),
     # K = 256 gives 1,024 features, as many as digits' raw pixels (D gives 1,792 at ndf = 16);
     # K = 100 and 400 gave the same digits accuracy, and liblinear's time grows with the dimension.
     # C = 1 never won on a validation split in our runs and is the slowest fit (near hard margin).
-    "quick": FeaturesPreset(train_per_class=1_000, test_size=2_000, few_per_class=None, draws=10, kmeans_k=256,
+    "quick": FeaturesProtocol(train_per_class=1_000, test_size=2_000, few_per_class=None, draws=10, kmeans_k=256,
                             kmeans_patches=50_000, probe=ProbeConfig(cs=(1e-4, 1e-3, 1e-2, 1e-1))),
     # The paper's K-means baseline: K = 1600, 400,000 patches (Coates et al. 2011).
-    "full": FeaturesPreset(train_per_class=None, test_size=None, few_per_class=None, draws=10, kmeans_k=1600,
+    "full": FeaturesProtocol(train_per_class=None, test_size=None, few_per_class=None, draws=10, kmeans_k=1600,
                            kmeans_patches=400_000, probe=ProbeConfig(cs=(1e-4, 1e-3, 1e-2, 1e-1, 1.0))),
 }
 
@@ -145,39 +149,22 @@ def discriminator_features(discriminator, images: torch.Tensor, device: torch.de
     return torch.cat(out)
 
 
-def _dcgan(ctx: RunContext, train_images: torch.Tensor, trained: bool):
-    """The dcgan model at the preset: trained in ``ctx.run_dir / "dcgan"`` (resumable),
-    or with the exact weights its training starts from."""
-    from zoo.models import MODELS as ZOO
-    from zoo.train import train as fit
-
-    spec = ZOO.get("dcgan")
-    config = spec.make_config(ctx.preset, tuple(train_images.shape[1:]), None)
-    model = spec.build(config).to(ctx.device)
-    if trained:
-        fit(model, config, uint8_to_float(train_images), None, ctx.run_dir / "dcgan", ctx.device, ctx.seed,
-            progress=ctx.progress)
-    else:
-        # The trainer's own start: seed, then reset_parameters (zoo.train.trainer); the fork keeps
-        # the caller's global RNG as it was.
-        with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
-            torch.manual_seed(ctx.seed)
-            model.reset_parameters()
-    return model, config
-
-
-def _features(ctx: RunContext, row: str, unlabelled: torch.Tensor, images: list[torch.Tensor],
-              preset: FeaturesPreset, dataset: str) -> tuple[list[torch.Tensor], dict]:
+def _features(ctx: RunContext, row: str, unlabelled: ImageSet, images: list[torch.Tensor],
+              protocol: FeaturesProtocol, dataset: str) -> tuple[list[torch.Tensor], dict]:
     """Features of each image batch in ``images`` for ``row``, and facts for the record's extra."""
     if row == "raw-pixels":
         return [x.flatten(1).float() / 255.0 for x in images], {}
     if row == "kmeans":
         from gbench.features.kmeans import KMeansFeatures
 
-        fx = KMeansFeatures(k=preset.kmeans_k, seed=ctx.seed).fit(unlabelled, num_patches=preset.kmeans_patches)
-        return [fx.transform(x) for x in images], {"kmeans_k": preset.kmeans_k,
-                                                   "kmeans_patches": preset.kmeans_patches}
-    model, config = _dcgan(ctx, unlabelled, trained=row == "dcgan-d")
+        ctx.say(f"kmeans: fitting K = {protocol.kmeans_k} on {protocol.kmeans_patches:,} patches")
+        fx = KMeansFeatures(k=protocol.kmeans_k, seed=ctx.seed).fit(unlabelled.images[:],
+                                                                   num_patches=protocol.kmeans_patches)
+        return [fx.transform(x) for x in images], {"kmeans_k": protocol.kmeans_k,
+                                                   "kmeans_patches": protocol.kmeans_patches}
+    # Unlabelled: D never sees a label (the dcgan spec is unconditional).
+    fitted = fit(ctx, "dcgan", dataset, unlabelled, trained=row == "dcgan-d")
+    model, config = fitted.model, fitted.config
     facts = {"ndf": config.ndf}
     if row == "dcgan-d":
         facts.update(d_trained_on=D_TRAINED_ON[dataset], dcgan_steps=config.train.steps)
@@ -187,32 +174,34 @@ def _features(ctx: RunContext, row: str, unlabelled: torch.Tensor, images: list[
 
 
 def run(ctx: RunContext) -> None:
-    preset = PRESETS[ctx.preset]
-    for dataset, spec in ctx.available_datasets(DATASETS_BY_PROFILE[ctx.profile]):
-        full_train = spec("train", ctx.data_root, ctx.download)
-        train = _subset(full_train, preset.train_per_class, None, ctx.seed)
-        test = _subset(spec("test", ctx.data_root, ctx.download), None, preset.test_size, ctx.seed)
-        few = preset.few_per_class or FEW_LABELS[dataset]
+    protocol = PROTOCOLS[ctx.preset]
+    for dataset, full_train, full_test in ctx.splits(DATASETS_BY_PROFILE[ctx.profile]):
+        train = _subset(full_train, protocol.train_per_class, None, ctx.seed)
+        test = _subset(full_test, None, protocol.test_size, ctx.seed)
+        few = protocol.few_per_class or FEW_LABELS[dataset]
         for row in ctx.selected(MODELS):
-            _probe_row(ctx, dataset, row, full_train.images, train, test, preset, few)
+            _probe_row(ctx, dataset, row, full_train, train, test, protocol, few)
 
 
-def _probe_row(ctx, dataset, row, unlabelled, train, test, preset, few) -> None:
+def _probe_row(ctx, dataset, row, unlabelled, train, test, protocol, few) -> None:
     t0 = time.perf_counter()
-    (f_train, f_test), facts = _features(ctx, row, unlabelled, [train.images, test.images], preset, dataset)
+    (f_train, f_test), facts = _features(ctx, row, unlabelled, [train.images, test.images], protocol, dataset)
     facts = {**facts, "feature_dim": int(f_train.shape[1])}
     common = dict(n_real=len(test))  # n_real: test images scored
 
-    result = linear_probe(f_train, train.labels, f_test, test.labels, preset.probe, ctx.seed)
+    ctx.say(f"{row}: {f_train.shape[1]}-d features ready in {time.perf_counter() - t0:.1f} s; fitting SVMs "
+            f"(C ∈ {{{', '.join(f'{c:g}' for c in protocol.probe.cs)}}}, {len(train)} labels)")
+    result = linear_probe(f_train, train.labels, f_test, test.labels, protocol.probe, ctx.seed)
     ctx.emit([ctx.record(row, dataset, "probe_acc", result.accuracy, wall_seconds=time.perf_counter() - t0,
                          extra={**facts, "train_labels": len(train), "C": result.c,
                                 "svm_converged": result.converged}, **common)])
 
     t1 = time.perf_counter()
-    mean, std, draws = few_label_probe(f_train, train.labels, f_test, test.labels, few, preset.draws,
-                                       preset.probe, ctx.seed)
+    ctx.say(f"{row}: all-label accuracy {result.accuracy:.3f}; {protocol.draws} draws of {few} labels per class")
+    mean, std, draws = few_label_probe(f_train, train.labels, f_test, test.labels, few, protocol.draws,
+                                       protocol.probe, ctx.seed)
     ctx.emit([ctx.record(row, dataset, "probe_acc_few", mean, std=std, wall_seconds=time.perf_counter() - t1,
-                         extra={**facts, "labels_per_class": few, "draws": preset.draws,
+                         extra={**facts, "labels_per_class": few, "draws": protocol.draws,
                                 "svm_converged_every_draw": all(d.converged for d in draws)}, **common)])
 
 
@@ -235,5 +224,5 @@ SUITE = Suite(
     models=MODELS,
     metrics=METRIC_NAMES,
     run=run,
-    quick_models=("raw-pixels", "dcgan-d@init"),  # no D training: ~2 min on 2 shared cores
+    main_models=("raw-pixels", "dcgan-d@init"),  # no D training: ~2 min on 2 shared cores
 )

@@ -1,7 +1,7 @@
 """The model zoo: ``MODELS`` maps a name to its :class:`ModelSpec`.
 
-Adding a model is one new file (config, networks, ``make_config``, ``build``,
-``SPEC``) plus one registration line below.
+Adding a model is one new file (config, networks, a ``PRESETS`` table,
+``make_config``, ``build``, ``SPEC``) plus one registration line below.
 
     spec = MODELS.get("dcgan")
     config = spec.make_config("quick", (1, 32, 32), None)
@@ -10,9 +10,8 @@ Adding a model is one new file (config, networks, ``make_config``, ``build``,
     x = model.sample(64, generator=torch.Generator().manual_seed(0))   # (64, 1, 32, 32) in [-1, 1]
 """
 
-from zoo.models import cgan, dcgan, gan, icgan, vae
-from zoo.models import btcvae
-from zoo.models.base import FAMILIES, PRESETS, GenerativeModel, ModelSpec
+from zoo.models import btcvae, cgan, dcgan, gan, icgan, srgan, srresnet, vae
+from zoo.models.base import FAMILIES, NEEDS, PRESET_NAMES, GenerativeModel, ModelSpec
 from zoo.registry import Registry
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -23,8 +22,10 @@ MODELS.register("cvae", vae.CVAE_SPEC)
 MODELS.register("beta-vae", vae.BETA_VAE_SPEC)
 MODELS.register("cgan", cgan.SPEC)
 MODELS.register("icgan", icgan.SPEC)
-MODELS.register("dsprites-vae", btcvae.VAE_SPEC)
-MODELS.register("dsprites-beta-vae", btcvae.BETA_VAE_SPEC)
+MODELS.register("burgess-vae", btcvae.BURGESS_VAE_SPEC)
+MODELS.register("burgess-beta-vae", btcvae.BURGESS_BETA_VAE_SPEC)
 MODELS.register("beta-tcvae", btcvae.BETA_TCVAE_SPEC)
+MODELS.register("srresnet", srresnet.SPEC)
+MODELS.register("srgan", srgan.SPEC)
 
-__all__ = ["MODELS", "ModelSpec", "GenerativeModel", "PRESETS", "FAMILIES"]
+__all__ = ["MODELS", "ModelSpec", "GenerativeModel", "PRESET_NAMES", "FAMILIES", "NEEDS"]

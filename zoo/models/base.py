@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -14,8 +14,13 @@ from torch import nn
 from zoo.layers import check_labels
 from zoo.train import Phase, TrainConfig
 
-PRESETS = ("smoke", "quick", "full")
+PRESET_NAMES = ("smoke", "quick", "full")  # the only definition; gbench imports it
 FAMILIES = ("gan", "vae", "cgan", "icgan", "sr")
+# Inputs a model may need beyond its config, provided by whoever trains it (gbench's fit helper):
+#   num_images       size of the training split (β-TCVAE's minibatch-weighted TC estimate)
+#   generator_state  trained generator weights of the model named by ``init_from`` (SRGAN ← SRResNet)
+#   vgg19_state      torchvision's ImageNet VGG-19 state dict, or None when it is not on the machine
+NEEDS = ("num_images", "generator_state", "vgg19_state")
 
 
 @dataclass(frozen=True)
@@ -27,28 +32,46 @@ class ModelSpec:
         family: one of FAMILIES; tells gbench which evaluations apply.
         description: one line for ``gbench list``.
         conditional: whether training and sampling need class labels.
-        make_config: ``(preset, image_shape (C, H, W), num_classes | None) ->
-            frozen config`` with a ``train: TrainConfig`` field.
-        build: ``config -> model`` (a :class:`GenerativeModel`).
+        make_config: ``(preset, image_shape (C, H, W), num_classes | None,
+            **needs) -> frozen config`` with a ``train: TrainConfig`` field.
+            For SR models image_shape is the HR training patch (its size is
+            the preset's ``patch``).
+        build: ``(config, **needs) -> model`` (a :class:`GenerativeModel`).
+        presets: the model file's ``PRESETS`` table: preset name → keyword
+            arguments of its config (with ``train``), one entry per PRESET_NAMES.
+        needs: names from NEEDS that ``make_config`` and ``build`` take as
+            keyword arguments (both receive every declared need).
+        init_from: the registered model whose trained generator starts this
+            one (``generator_state``), or None.
     """
 
     name: str
     family: str
     description: str
     conditional: bool
-    make_config: Callable[[str, tuple[int, int, int], int | None], Any]
-    build: Callable[[Any], nn.Module]
+    make_config: Callable[..., Any]
+    build: Callable[..., nn.Module]
+    presets: Mapping[str, Mapping[str, Any]]
+    needs: tuple[str, ...] = ()
+    init_from: str | None = None
 
     def __post_init__(self):
         if self.family not in FAMILIES:
             raise ValueError(f"model family must be one of {FAMILIES}, got {self.family!r}")
+        if tuple(self.presets) != PRESET_NAMES:
+            raise ValueError(f"{self.name}: PRESETS must define exactly {PRESET_NAMES}, got {tuple(self.presets)}")
+        unknown = set(self.needs) - set(NEEDS)
+        if unknown:
+            raise ValueError(f"{self.name}: unknown needs {sorted(unknown)}; known: {NEEDS}")
+        if ("generator_state" in self.needs) != (self.init_from is not None):
+            raise ValueError(f"{self.name}: a model that needs generator_state names its init_from model, and only then")
 
 
 def check_preset_args(preset: str, image_shape: tuple[int, int, int], num_classes: int | None,
                       conditional: bool) -> tuple[int, int, int]:
     """Validate ``make_config`` arguments; returns image_shape as a tuple of ints."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    if preset not in PRESET_NAMES:
+        raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESET_NAMES)}")
     shape = tuple(int(s) for s in image_shape)
     if len(shape) != 3 or shape[0] not in (1, 3) or shape[1] != shape[2]:
         raise ValueError(f"image_shape must be (C, H, H) with C in {{1, 3}}, got {tuple(image_shape)}")

@@ -1,6 +1,6 @@
-"""`dsprites-vae`, `dsprites-beta-vae`, `beta-tcvae`: the VAE family of the disentanglement papers.
+"""`burgess-vae`, `burgess-beta-vae`, `beta-tcvae`: the VAE family of the disentanglement papers.
 
-One model, :class:`DSpritesVAE`, a :class:`zoo.models.vae.VAE` (same
+One model, :class:`BurgessVAE`, a :class:`zoo.models.vae.VAE` (same
 posterior, reparametrization, Bernoulli decoder, ``elbo``, ``iwae_bound``,
 ``sample``) with the 64×64 convolutional network of the β-VAE papers
 (:mod:`zoo.layers.burgess`: Conv 32-32-64-64 → FC 256 → 2×10 latents, and its
@@ -55,7 +55,7 @@ DSPRITES_SIZE = 737_280  # every dSprites combination; set dataset_size to the t
 
 
 @dataclass(frozen=True)
-class DSpritesVAEConfig(VAEConfig):
+class BurgessVAEConfig(VAEConfig):
     """A :class:`VAEConfig` for the 64×64 network, plus the training objective.
 
     Attributes (beyond VAEConfig's; ``num_classes`` must stay None):
@@ -78,18 +78,18 @@ class DSpritesVAEConfig(VAEConfig):
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.num_classes is not None:
-            raise ValueError("DSpritesVAE is unconditional: num_classes must be None")
+            raise ValueError("BurgessVAE is unconditional: num_classes must be None")
         if self.dataset_size < 1:
             raise ValueError(f"dataset_size must be ≥ 1, got {self.dataset_size}")
 
 
-class DSpritesVAE(VAE):
+class BurgessVAE(VAE):
     """See the module docstring. Shapes: x float (N, C, H, H) in [-1, 1]
     (H a multiple of 16; 1×64×64 for dSprites), z (N, latent_dim)."""
 
-    config: DSpritesVAEConfig
+    config: BurgessVAEConfig
 
-    def build_trunks(self, config: DSpritesVAEConfig) -> tuple[nn.Module, nn.Module]:
+    def build_trunks(self, config: BurgessVAEConfig) -> tuple[nn.Module, nn.Module]:
         c, h, _ = config.image_shape
         return (BurgessEncoder(c, h, 2 * config.latent_dim, config.width),
                 BurgessDecoder(config.latent_dim, c, h, config.width))
@@ -98,7 +98,7 @@ class DSpritesVAE(VAE):
         if self.config.objective == "kl":
             return super().loss(phase, batch, generator)
         if phase != "vae":
-            raise ValueError(f"DSpritesVAE has one phase 'vae', not {phase!r}")
+            raise ValueError(f"BurgessVAE has one phase 'vae', not {phase!r}")
         x, _ = batch
         mu, logvar = self.posterior(x)
         z = mu + torch.exp(0.5 * logvar) * randn(mu.shape, generator, x.device)
@@ -139,11 +139,11 @@ class DSpritesVAE(VAE):
             return (-self._log_px(x, self._decoder_output(self.posterior(x)[0], None))).double()
 
 
-def latent_traversal(model: DSpritesVAE, x: torch.Tensor, latents, values: torch.Tensor) -> torch.Tensor:
+def latent_traversal(model: BurgessVAE, x: torch.Tensor, latents, values: torch.Tensor) -> torch.Tensor:
     """Traversal grid: decode μ(x) with one latent at a time set to each value.
 
     Args:
-        model: a trained :class:`DSpritesVAE`.
+        model: a trained :class:`BurgessVAE`.
         x: one image, float (1, C, H, H) in [-1, 1]; its code μ(x) is the base.
         latents: the latent indices to traverse, one row each, in order.
         values: float (V,) values the traversed latent takes (prior units,
@@ -165,50 +165,58 @@ def latent_traversal(model: DSpritesVAE, x: torch.Tensor, latents, values: torch
         return model.generate(z)
 
 
-_TRAIN = {
-    "smoke": TrainConfig(steps=4, batch_size=8, lr=1e-3, betas=(0.9, 0.999), log_every=1, checkpoint_every=2),
-    "quick": TrainConfig(steps=1000, batch_size=64, lr=1e-3, betas=(0.9, 0.999), log_every=25,
-                         checkpoint_every=200, sample_every=0),
-    "full": TrainConfig(steps=300_000, batch_size=64, lr=1e-4, betas=(0.9, 0.999), log_every=500,
-                        checkpoint_every=10_000, sample_every=50_000),
+PRESETS = {
+    "smoke": dict(width=4, train=TrainConfig(steps=4, batch_size=8, lr=1e-3, betas=(0.9, 0.999), log_every=1,
+                                             checkpoint_every=2)),
+    "quick": dict(width=16, train=TrainConfig(steps=1000, batch_size=64, lr=1e-3, betas=(0.9, 0.999), log_every=25,
+                                              checkpoint_every=200, sample_every=0)),
+    "full": dict(width=32, train=TrainConfig(steps=300_000, batch_size=64, lr=1e-4, betas=(0.9, 0.999),
+                                             log_every=500, checkpoint_every=10_000, sample_every=50_000)),
 }
-_WIDTH = {"smoke": 4, "quick": 16, "full": 32}
 
 
-def _config(preset: str, image_shape, objective: str, beta: float) -> DSpritesVAEConfig:
+def _config(preset: str, image_shape, num_images: int | None, objective: str, beta: float) -> BurgessVAEConfig:
     shape = check_preset_args(preset, image_shape, None, conditional=False)
-    return DSpritesVAEConfig(image_shape=shape, train=_TRAIN[preset], width=_WIDTH[preset],
-                             objective=objective, beta=beta)
+    size = {} if num_images is None else {"dataset_size": int(num_images)}
+    return BurgessVAEConfig(image_shape=shape, objective=objective, beta=beta, **size, **PRESETS[preset])
 
 
-def make_vae_config(preset: str, image_shape: tuple[int, int, int],
-                    num_classes: int | None = None) -> DSpritesVAEConfig:
-    """``dsprites-vae``: β = 1, the plain ELBO."""
-    return _config(preset, image_shape, "kl", 1.0)
+def make_vae_config(preset: str, image_shape: tuple[int, int, int], num_classes: int | None = None,
+                    num_images: int | None = None) -> BurgessVAEConfig:
+    """``burgess-vae``: β = 1, the plain ELBO."""
+    return _config(preset, image_shape, num_images, "kl", 1.0)
 
 
-def make_beta_vae_config(preset: str, image_shape: tuple[int, int, int],
-                         num_classes: int | None = None) -> DSpritesVAEConfig:
-    """``dsprites-beta-vae``: β = 4 on the whole KL (Higgins et al. 2017)."""
-    return _config(preset, image_shape, "kl", 4.0)
+def make_beta_vae_config(preset: str, image_shape: tuple[int, int, int], num_classes: int | None = None,
+                         num_images: int | None = None) -> BurgessVAEConfig:
+    """``burgess-beta-vae``: β = 4 on the whole KL (Higgins et al. 2017)."""
+    return _config(preset, image_shape, num_images, "kl", 4.0)
 
 
-def make_beta_tcvae_config(preset: str, image_shape: tuple[int, int, int],
-                           num_classes: int | None = None) -> DSpritesVAEConfig:
+def make_beta_tcvae_config(preset: str, image_shape: tuple[int, int, int], num_classes: int | None = None,
+                           num_images: int | None = None) -> BurgessVAEConfig:
     """``beta-tcvae``: β = 4 on the total correlation only (Chen et al. 2018) —
-    the same β as ``dsprites-beta-vae``, so the two differ only in what β weighs."""
-    return _config(preset, image_shape, "tc", 4.0)
+    the same β as ``burgess-beta-vae``, so the two differ only in what β weighs.
+    ``num_images`` is the N of the minibatch-weighted TC estimate (the training split's size)."""
+    return _config(preset, image_shape, num_images, "tc", 4.0)
 
 
-VAE_SPEC = ModelSpec(
-    name="dsprites-vae", family="vae", conditional=False, make_config=make_vae_config, build=DSpritesVAE,
-    description="Kingma & Welling 2014 VAE, 64×64 conv network of the β-VAE papers, 10 latents, Bernoulli decoder",
+def _build(config: BurgessVAEConfig, num_images: int | None = None) -> BurgessVAE:
+    return BurgessVAE(config)  # num_images is already in config.dataset_size
+
+
+BURGESS_VAE_SPEC = ModelSpec(
+    name="burgess-vae", family="vae", conditional=False, make_config=make_vae_config, build=_build,
+    presets=PRESETS, needs=("num_images",),
+    description="Kingma & Welling 2014 VAE on the 64×64 conv network of Burgess et al. 2018, 10 latents, Bernoulli decoder",
 )
-BETA_VAE_SPEC = ModelSpec(
-    name="dsprites-beta-vae", family="vae", conditional=False, make_config=make_beta_vae_config, build=DSpritesVAE,
-    description="Higgins et al. 2017 β-VAE (β = 4 on the KL), 64×64 conv network, 10 latents",
+BURGESS_BETA_VAE_SPEC = ModelSpec(
+    name="burgess-beta-vae", family="vae", conditional=False, make_config=make_beta_vae_config, build=_build,
+    presets=PRESETS, needs=("num_images",),
+    description="Higgins et al. 2017 β-VAE (β = 4 on the KL), 64×64 conv network of Burgess et al. 2018, 10 latents",
 )
 BETA_TCVAE_SPEC = ModelSpec(
-    name="beta-tcvae", family="vae", conditional=False, make_config=make_beta_tcvae_config, build=DSpritesVAE,
+    name="beta-tcvae", family="vae", conditional=False, make_config=make_beta_tcvae_config, build=_build,
+    presets=PRESETS, needs=("num_images",),
     description="Chen et al. 2018 β-TCVAE (β = 4 on the minibatch-weighted total correlation), 64×64 conv network",
 )

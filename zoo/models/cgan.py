@@ -59,6 +59,6 @@ def build(config: CGANConfig) -> GAN:
 
 
 SPEC = ModelSpec(
-    name="cgan", family="cgan", conditional=True, make_config=make_config, build=build,
+    name="cgan", family="cgan", conditional=True, make_config=make_config, build=build, presets=PRESETS,
     description="Mirza & Osindero 2014: class-conditional GAN on DCGAN networks (one-hot y into G, label maps into D)",
 )

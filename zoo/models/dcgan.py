@@ -205,6 +205,6 @@ def build(config: DCGANConfig) -> GAN:
 
 
 SPEC = ModelSpec(
-    name="dcgan", family="gan", conditional=False, make_config=make_config, build=build,
+    name="dcgan", family="gan", conditional=False, make_config=make_config, build=build, presets=PRESETS,
     description="Radford et al. 2016: all-convolutional GAN with batch norm, Adam(2e-4, β1=0.5), N(0, 0.02) init",
 )

@@ -141,7 +141,7 @@ class GAN(GenerativeModel):
         raise ValueError(f"{type(self).__name__} has phases 'd' and 'g', not {phase!r}")
 
 
-_PRESETS = {
+PRESETS = {
     "smoke": dict(latent_dim=16, g_hidden=(32,), d_hidden=(32,),
                   train=TrainConfig(steps=4, batch_size=8, log_every=1, checkpoint_every=2)),
     "quick": dict(latent_dim=64, g_hidden=(256, 512), d_hidden=(512, 256),
@@ -155,7 +155,7 @@ _PRESETS = {
 def make_config(preset: str, image_shape: tuple[int, int, int], num_classes: int | None = None) -> GANConfig:
     """The ``gan`` config for a preset (smoke | quick | full) and data shape."""
     shape = check_preset_args(preset, image_shape, num_classes, conditional=False)
-    return GANConfig(image_shape=shape, **_PRESETS[preset])
+    return GANConfig(image_shape=shape, **PRESETS[preset])
 
 
 def build(config: GANConfig) -> GAN:
@@ -165,6 +165,6 @@ def build(config: GANConfig) -> GAN:
 
 
 SPEC = ModelSpec(
-    name="gan", family="gan", conditional=False, make_config=make_config, build=build,
+    name="gan", family="gan", conditional=False, make_config=make_config, build=build, presets=PRESETS,
     description="Goodfellow et al. 2014: MLP generator and discriminator (dropout), non-saturating or minimax loss",
 )

@@ -122,7 +122,7 @@ class IcGAN(GAN):
             return self.generate(z, y_logits.argmax(1)).float()
 
 
-_PRESETS = {
+PRESETS = {
     "smoke": dict(latent_dim=16, ngf=8, ndf=8, nef=8, gan_steps=3,
                   train=TrainConfig(steps=5, batch_size=8, log_every=1, checkpoint_every=2)),
     "quick": dict(latent_dim=64, ngf=16, ndf=16, nef=16, gan_steps=650,
@@ -136,10 +136,10 @@ _PRESETS = {
 def make_config(preset: str, image_shape: tuple[int, int, int], num_classes: int | None = None) -> IcGANConfig:
     """The ``icgan`` config for a preset (smoke | quick | full), data shape and class count."""
     shape = check_preset_args(preset, image_shape, num_classes, conditional=True)
-    return IcGANConfig(image_shape=shape, num_classes=num_classes, **_PRESETS[preset])
+    return IcGANConfig(image_shape=shape, num_classes=num_classes, **PRESETS[preset])
 
 
 SPEC = ModelSpec(
-    name="icgan", family="icgan", conditional=True, make_config=make_config, build=IcGAN,
+    name="icgan", family="icgan", conditional=True, make_config=make_config, build=IcGAN, presets=PRESETS,
     description="Perarnau et al. 2016: conditional DCGAN + encoders E_z (on generated pairs), E_y (on real labels)",
 )

@@ -43,6 +43,7 @@ from torch import nn
 
 from zoo.losses.gan import d_loss_bce, g_loss_nonsaturating
 from zoo.losses.perceptual import VGGContentLoss
+from zoo.models.base import ModelSpec
 from zoo.models.srresnet import SRModel, SRResNetGenerator, bicubic_downsample, psnr_from_mse
 from zoo.models.srresnet import make_config as make_srresnet_config
 from zoo.train import Phase, TrainConfig
@@ -244,10 +245,20 @@ PRESETS = {
 }
 
 
-def make_config(preset: str, content_loss: str = "vgg54", image_channels: int = 3, scale: int = 4,
-                generator_init: str = "") -> SRGANConfig:
-    """The ``srgan`` config for a preset; the generator and patch size are SRResNet's at that preset."""
-    g = make_srresnet_config(preset, image_channels, scale)
+def make_config(preset: str, image_shape: tuple[int, int, int] | None = None, num_classes: int | None = None,
+                *, generator_state: dict[str, torch.Tensor] | None = None,
+                vgg19_state: dict[str, torch.Tensor] | None = None, content_loss: str | None = None,
+                scale: int = 4, generator_init: str = "") -> SRGANConfig:
+    """The ``srgan`` config for a preset; the generator and patch size are SRResNet's at that preset.
+
+    ``content_loss`` None picks "vgg54" when ``vgg19_state`` is given, else the paper's SRGAN-MSE
+    ("mse"); a ``generator_state`` (the trained SRResNet's) sets ``generator_init`` to its digest.
+    """
+    g = make_srresnet_config(preset, image_shape, None, scale)
+    if content_loss is None:
+        content_loss = "vgg54" if vgg19_state is not None else "mse"
+    if generator_state is not None:
+        generator_init = state_digest(generator_state)
     return SRGANConfig(image_shape=g.image_shape, scale=g.scale, num_blocks=g.num_blocks, channels=g.channels,
                        batch_norm=g.batch_norm, content_loss=content_loss, generator_init=generator_init,
                        **PRESETS[preset])
@@ -264,3 +275,11 @@ def build(config: SRGANConfig, vgg19_state: dict[str, torch.Tensor] | None = Non
                              "or use content_loss='mse' (the paper's SRGAN-MSE)")
         content = VGGContentLoss(vgg19_state, layer=config.content_loss[3:])
     return SRGAN(config, content, generator_state)
+
+
+SPEC = ModelSpec(
+    name="srgan", family="sr", conditional=False, make_config=make_config, build=build, presets=PRESETS,
+    needs=("generator_state", "vgg19_state"), init_from="srresnet",
+    description="Ledig et al. 2017: SRResNet fine-tuned against a discriminator with the VGG-19 φ5,4 content "
+                "loss (the pixel MSE, SRGAN-MSE, when VGG-19 weights are absent)",
+)

@@ -39,7 +39,7 @@ from torch import nn
 
 from zoo.layers.residual import ResidualBlock
 from zoo.layers.upsample import upsampler
-from zoo.models.base import GenerativeModel, check_preset_args, evaluating
+from zoo.models.base import GenerativeModel, ModelSpec, check_preset_args, evaluating
 from zoo.train import Phase, TrainConfig
 
 PIXEL_LOSSES = ("mse", "l1")
@@ -232,18 +232,23 @@ PRESETS = {
 PAPER = PRESETS["full"]
 
 
-def make_config(preset: str, image_channels: int = 3, scale: int = 4) -> SRResNetConfig:
-    """The ``srresnet`` config for a preset (smoke | quick | full); HR patches are square."""
-    settings = dict(PRESETS[_check_preset(preset)])
-    patch = settings.pop("patch")
-    shape = check_preset_args(preset, (image_channels, patch, patch), None, conditional=False)
-    return SRResNetConfig(image_shape=shape, scale=scale, **settings)
+def patch_shape(preset: str, image_shape: tuple[int, int, int] | None = None) -> tuple[int, int, int]:
+    """(C, P, P) of the HR training patches at a preset: P is the preset's ``patch``; C is
+    ``image_shape``'s (3 when None). An ``image_shape`` of another size is an error."""
+    check_preset_args(preset, (3, 1, 1), None, conditional=False)
+    patch = PRESETS[preset]["patch"]
+    c = 3 if image_shape is None else int(image_shape[0])
+    if image_shape is not None and tuple(image_shape[1:]) != (patch, patch):
+        raise ValueError(f"SR models train on the preset's {patch}×{patch} HR patches, got image_shape "
+                         f"{tuple(image_shape)}: sample patches of patch_shape({preset!r})")
+    return check_preset_args(preset, (c, patch, patch), None, conditional=False)
 
 
-def _check_preset(preset: str) -> str:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    return preset
+def make_config(preset: str, image_shape: tuple[int, int, int] | None = None, num_classes: int | None = None,
+                scale: int = 4) -> SRResNetConfig:
+    """The ``srresnet`` config for a preset (smoke | quick | full); HR patches are square (:func:`patch_shape`)."""
+    settings = {k: v for k, v in PRESETS[preset].items() if k != "patch"} if preset in PRESETS else {}
+    return SRResNetConfig(image_shape=patch_shape(preset, image_shape), scale=scale, **settings)
 
 
 def build(config: SRResNetConfig) -> SRResNet:
@@ -253,3 +258,9 @@ def build(config: SRResNetConfig) -> SRResNet:
 def count_parameters(module: nn.Module) -> int:
     """Number of scalar parameters (the model size tables report)."""
     return sum(p.numel() for p in module.parameters())
+
+
+SPEC = ModelSpec(
+    name="srresnet", family="sr", conditional=False, make_config=make_config, build=build, presets=PRESETS,
+    description="Ledig et al. 2017: ×4 residual SR network (sub-pixel upsampling) trained with the pixel MSE",
+)

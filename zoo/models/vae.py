@@ -216,21 +216,23 @@ class VAE(GenerativeModel):
         return bits_per_dim(log_px, math.prod(self.image_shape), bin_width)
 
 
-_TRAIN = {
-    "smoke": TrainConfig(steps=4, batch_size=8, lr=1e-3, betas=(0.9, 0.999), log_every=1, checkpoint_every=2),
-    "quick": TrainConfig(steps=1500, batch_size=64, lr=1e-3, betas=(0.9, 0.999), log_every=25,
-                         checkpoint_every=500, sample_every=500),
-    "full": TrainConfig(steps=50_000, batch_size=128, lr=1e-3, betas=(0.9, 0.999), log_every=100,
-                        checkpoint_every=5000, sample_every=5000),
+PRESETS = {
+    "smoke": dict(latent_dim=4, width=8,
+                  train=TrainConfig(steps=4, batch_size=8, lr=1e-3, betas=(0.9, 0.999), log_every=1,
+                                    checkpoint_every=2)),
+    "quick": dict(latent_dim=16, width=16,
+                  train=TrainConfig(steps=1500, batch_size=64, lr=1e-3, betas=(0.9, 0.999), log_every=25,
+                                    checkpoint_every=500, sample_every=500)),
+    "full": dict(latent_dim=64, width=64,
+                 train=TrainConfig(steps=50_000, batch_size=128, lr=1e-3, betas=(0.9, 0.999), log_every=100,
+                                   checkpoint_every=5000, sample_every=5000)),
 }
-_SIZES = {"smoke": dict(latent_dim=4, width=8), "quick": dict(latent_dim=16, width=16),
-          "full": dict(latent_dim=64, width=64)}
 
 
 def _config(preset: str, image_shape, num_classes: int | None, conditional: bool, beta: float) -> VAEConfig:
     shape = check_preset_args(preset, image_shape, num_classes, conditional)
-    return VAEConfig(image_shape=shape, train=_TRAIN[preset], num_classes=num_classes if conditional else None,
-                     beta=beta, **_SIZES[preset])
+    return VAEConfig(image_shape=shape, num_classes=num_classes if conditional else None, beta=beta,
+                     **PRESETS[preset])
 
 
 def make_vae_config(preset: str, image_shape: tuple[int, int, int], num_classes: int | None = None) -> VAEConfig:
@@ -249,14 +251,14 @@ def make_beta_vae_config(preset: str, image_shape: tuple[int, int, int], num_cla
 
 
 VAE_SPEC = ModelSpec(
-    name="vae", family="vae", conditional=False, make_config=make_vae_config, build=VAE,
+    name="vae", family="vae", conditional=False, make_config=make_vae_config, build=VAE, presets=PRESETS,
     description="Kingma & Welling 2014: Gaussian encoder, Bernoulli or Gaussian decoder; ELBO and IWAE bounds",
 )
 CVAE_SPEC = ModelSpec(
-    name="cvae", family="vae", conditional=True, make_config=make_cvae_config, build=VAE,
+    name="cvae", family="vae", conditional=True, make_config=make_cvae_config, build=VAE, presets=PRESETS,
     description="Sohn et al. 2015: class-conditional VAE (label maps into the encoder, one-hot into the decoder)",
 )
 BETA_VAE_SPEC = ModelSpec(
-    name="beta-vae", family="vae", conditional=False, make_config=make_beta_vae_config, build=VAE,
+    name="beta-vae", family="vae", conditional=False, make_config=make_beta_vae_config, build=VAE, presets=PRESETS,
     description="Higgins et al. 2017: VAE trained with β = 4 on the KL term (elbo reports β = 1)",
 )

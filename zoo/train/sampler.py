@@ -44,6 +44,13 @@ def is_uint8_source(images: Any) -> bool:
             and hasattr(images, "__getitem__") and hasattr(images, "__len__") and hasattr(images, "shape"))
 
 
+def uint8_to_model(x: torch.Tensor) -> torch.Tensor:
+    """uint8 0..255 → float32 x / 127.5 − 1 in [-1, 1], the models' input range. The one
+    conversion: the trainer, the checkpoint fingerprint and gbench's evaluation all use it,
+    so a uint8 set and its float version are the same numbers everywhere."""
+    return x.float().div_(127.5).sub_(1.0)
+
+
 class Minibatches:
     """Minibatch ``i`` as the model sees it: float32 (B, C, H, W) in [-1, 1] on ``device``, labels.
 
@@ -78,7 +85,7 @@ class Minibatches:
             self._pending = (i + 1, self._ahead.submit(self.images.__getitem__, self.sampler(i + 1)))
         x = x.to(self.device, non_blocking=True)
         if x.dtype == torch.uint8:
-            x = x.float().div_(127.5).sub_(1.0)
+            x = uint8_to_model(x)
         y = self.labels[idx].to(self.device, non_blocking=True) if self.labels is not None else None
         return x, y
 

@@ -54,7 +54,7 @@ from zoo.train.checkpoint import load_state, save_state
 from zoo.train.config import Phase, TrainConfig
 from zoo.train.ema import EMA
 from zoo.train.init import init_weights
-from zoo.train.sampler import BatchSampler, Minibatches, is_uint8_source
+from zoo.train.sampler import BatchSampler, Minibatches, is_uint8_source, uint8_to_model
 
 CHECKPOINT = "checkpoint.safetensors"
 LOG = "log.jsonl"
@@ -239,7 +239,7 @@ def _fingerprint(config: Any, seed: int, images: Any, labels: torch.Tensor | Non
     every = max(1, n // 64)
     subset = images[::every].detach().cpu()
     if subset.dtype == torch.uint8:
-        subset = subset.float().div_(127.5).sub_(1.0)
+        subset = uint8_to_model(subset)
     digest = hashlib.sha256(subset.float().numpy().tobytes())
     if labels is not None:
         digest.update(labels.detach().cpu().numpy().tobytes())

@@ -42,6 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from gbench.errors import GbenchError
+from gbench.metrics.spec import MetricSpec, register_metric
 from gbench.metrics.disentanglement._common import resolve_split
 
 MODELS = ("gbt", "rf")
@@ -142,3 +143,13 @@ def dci(codes, factors, codes_test=None, factors_test=None, *, model: str = "gbt
         "informativeness": float(np.mean(acc_test)),
         "informativeness_train": float(np.mean(acc_train)),
     }
+
+
+register_metric(
+    MetricSpec("dci_disentanglement", "DCI-D", True, "DCI disentanglement, GBT importances (Eastwood & Williams 2018)",
+               decimals=3, consumes="codes"),
+    MetricSpec("dci_completeness", "DCI-C", True, "DCI completeness, GBT importances (Eastwood & Williams 2018)",
+               decimals=3, consumes="codes"),
+    MetricSpec("dci_informativeness", "DCI-I", True, "DCI informativeness: mean GBT test accuracy over factors",
+               decimals=3, consumes="codes"),
+)

@@ -46,6 +46,7 @@ from typing import Callable
 import numpy as np
 
 from gbench.errors import GbenchError
+from gbench.metrics.spec import MetricSpec, register_metric
 from gbench.metrics.disentanglement._common import as_codes
 
 Sampler = Callable[[int, np.random.Generator], np.ndarray]
@@ -196,3 +197,8 @@ def factorvae_score(represent: Callable[[np.ndarray], np.ndarray], factor_sizes,
     eval_votes = _votes(*args, num_eval, batch_size, rng, scale2, active, rows_per_call)
     train_accuracy, eval_accuracy = majority_vote_accuracy(train_votes, eval_votes)
     return {"eval_accuracy": eval_accuracy, "train_accuracy": train_accuracy, "num_active_dims": int(active.sum())}
+
+
+register_metric(MetricSpec(
+    "factorvae_score", "FactorVAE", True, "FactorVAE score: majority-vote accuracy (Kim & Mnih 2018)", decimals=3,
+    consumes="codes", protocol={"factorvae_batch": 64}))

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from gbench.errors import GbenchError
+from gbench.metrics.spec import MetricSpec, register_metric
 from gbench.metrics.disentanglement._common import (
     as_codes,
     as_factors,
@@ -95,3 +96,8 @@ def mig(codes, factors, num_bins: int = 20) -> float:
         (largest − second largest normalized MI).
     """
     return float(np.mean(mig_per_factor(codes, factors, num_bins)))
+
+
+register_metric(MetricSpec(
+    "mig", "MIG", True, "Mutual Information Gap on mean codes, 20 bins (Chen et al. 2018, Eq. 6)", decimals=3,
+    consumes="codes", protocol={"mig_bins": 20}))

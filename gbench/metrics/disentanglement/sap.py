@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from gbench.errors import GbenchError
+from gbench.metrics.spec import MetricSpec, register_metric
 from gbench.metrics.disentanglement._common import as_codes, as_factors, check_pair, resolve_split
 
 
@@ -112,3 +113,8 @@ def sap(codes, factors, codes_test=None, factors_test=None, *, continuous: bool 
         return top_two_gap(sap_score_matrix_continuous(codes, factors))
     c_tr, f_tr, c_te, f_te = resolve_split(codes, factors, codes_test, factors_test, test_fraction, seed, min_latents=2)
     return top_two_gap(sap_score_matrix_discrete(c_tr, f_tr, c_te, f_te, svm_c, seed))
+
+
+register_metric(MetricSpec(
+    "sap", "SAP", True, "Separated Attribute Predictability, linear SVM per latent (Kumar et al. 2018)", decimals=3,
+    consumes="codes", protocol={"sap_svm_c": 0.01}))
