@@ -12,10 +12,10 @@ from gbench.metrics.kid import kid
 from gbench.metrics.prdc import density_coverage, precision_recall
 from gbench.transforms.resize import check_divisible, imresize, mod_crop  # re-exported: a public name
 from gbench.metrics.sr import psnr, rgb_to_y, ssim
-from gbench.metrics.stats import FeatureBank, FeatureStats
+from gbench.metrics.stats import FeatureStats
 
 __all__ = [
-    "FeatureBank", "FeatureStats", "FrechetReference", "check_divisible", "dci", "density_coverage",
+    "FeatureStats", "FrechetReference", "check_divisible", "dci", "density_coverage",
     "factorvae_score", "frechet_distance", "imresize", "inception_score", "kid", "mig", "mod_crop",
     "precision_recall", "psnr", "rgb_to_y", "sap", "ssim",
 ]

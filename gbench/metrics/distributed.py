@@ -2,13 +2,14 @@
 
 Each rank updates its states with its shard of the data; then
 
-* :func:`all_reduce_stats` sums the float64 sums of a :class:`FeatureStats`
-  (a merge is an addition, so the result is the single-process state up to
-  float64 rounding of the sum), and
-* :func:`all_gather_bank` concatenates the rows of a :class:`FeatureBank` in
-  rank order.
+* :func:`all_reduce_stats` combines the float64 sums of a :class:`FeatureStats`:
+  every rank re-centres its sums on the shift of the first rank that has
+  data (broadcast from it), then the sums are added — a merge, so the result
+  is the single-process state up to float64 rounding, and
+* :func:`all_gather_rows` concatenates feature rows (N_rank, d) in rank order,
+  for the metrics that need the samples themselves (KID, precision/recall).
 
-Both leave every rank with the combined state, work with the gloo (CPU) and
+Both leave every rank with the combined result, work with the gloo (CPU) and
 nccl (CUDA) backends, and return their argument unchanged when
 torch.distributed is not initialized (one process: nothing to combine).
 Launch with ``torchrun``; gbench has no cluster code of its own.
@@ -16,11 +17,17 @@ Launch with ``torchrun``; gbench has no cluster code of its own.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.distributed as dist
 
 from gbench.errors import GbenchError
-from gbench.metrics.stats import FeatureBank, FeatureStats
+from gbench.metrics._arrays import as_real_tensor
+from gbench.metrics.stats import FeatureStats
+
+# Row dtypes all_gather_rows accepts, by the index that travels between ranks.
+_ROW_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def is_distributed() -> bool:
@@ -28,11 +35,20 @@ def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
+def world_size() -> int:
+    """The number of processes: torch.distributed's world size when initialized, else 1."""
+    return dist.get_world_size() if is_distributed() else 1
+
+
 def all_reduce_stats(stats: FeatureStats) -> FeatureStats:
     """Sum ``stats`` over all ranks, in place; every rank ends with the total.
 
-    Ranks that saw no data take part with zero sums (the feature dimension is
-    agreed first), so uneven shards are fine.
+    The sums of different ranks are taken around different shifts (each
+    state's first batch sets its own), and only sums around one shift may be
+    added: the lowest rank holding data broadcasts its shift, every rank
+    re-centres on it (:meth:`FeatureStats.recentre`, exact), and then ``n``
+    and the sums are all-reduced. Ranks that saw no data take part with zero
+    sums (the feature dimension is agreed first), so uneven shards are fine.
 
     Returns:
         ``stats``, for chaining.
@@ -45,50 +61,71 @@ def all_reduce_stats(stats: FeatureStats) -> FeatureStats:
     if not is_distributed():
         return stats
     device = _collective_device()
-    dims = _all_gather_ints([stats.dim or 0], device)
-    dim = _agreed_dim([row[0] for row in dims], "FeatureStats")
-    if dim == 0:
+    meta = _all_gather_ints([stats.dim or 0, stats.n], device)
+    dim = _agreed_dim([row[0] for row in meta], "FeatureStats")
+    holders = [rank for rank, row in enumerate(meta) if row[1] > 0]
+    if dim == 0 or not holders:
         raise GbenchError("FeatureStats is empty on every rank: update it with features before all_reduce_stats")
     if stats.dim is None:
         stats._allocate(dim, torch.device("cpu"))
-    for tensor in stats.state_dict().values():
-        buffer = tensor.to(device)
+    shift = stats.state_dict()["shift"].to(device, copy=True)
+    dist.broadcast(shift, src=holders[0])
+    stats.recentre(shift)
+    state = stats.state_dict()
+    for key in ("n", "shifted_sum", "shifted_sum_outer"):  # the shift is now the same everywhere
+        buffer = state[key].to(device)
         dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
-        tensor.copy_(buffer)
+        state[key].copy_(buffer)
     return stats
 
 
-def all_gather_bank(bank: FeatureBank) -> FeatureBank:
-    """Concatenate the rows of ``bank`` from all ranks in rank order, in place.
+def all_gather_rows(rows) -> torch.Tensor:
+    """Every rank's feature rows, concatenated in rank order, on every rank.
 
-    Rows travel as float64 if any rank stores float64, else float32. Shards
+    Rank r passes its (N_r, d) rows; each rank gets the (N_0 + N_1 + …, d)
+    tensor of all of them, rank 0's first: with contiguous shards in rank
+    order this is the single-process row order, so seeded subsets (KID) and
+    neighbourhoods (precision/recall) are the same as in one process. Shards
     of unequal length are padded for the collective and trimmed after.
 
-    Returns:
-        ``bank``, for chaining.
-    """
-    if not isinstance(bank, FeatureBank):
-        raise GbenchError(f"all_gather_bank expects a FeatureBank, got {type(bank).__name__}")
-    if not is_distributed():
-        return bank
-    device = _collective_device()
-    is_f64 = int(bank.dtype == torch.float64)
-    meta = _all_gather_ints([bank.n, bank.dim or 0, is_f64], device)
-    counts = [row[0] for row in meta]
-    dim = _agreed_dim([row[1] for row in meta], "FeatureBank")
-    dtype = torch.float64 if any(row[2] for row in meta) else torch.float32
-    if dim == 0:
-        return bank  # empty everywhere
+    Args:
+        rows: torch tensor or numpy array (N_r, d) of floating point features,
+            any device. A rank without data passes (0, d), or (0, 0) if it does
+            not know d.
 
-    local = bank.compute() if bank.n else torch.empty(0, dim)
+    Returns:
+        A tensor (N, d) on ``rows``' device (CPU for numpy input), of the
+        promoted dtype of all ranks' rows (float64 if any rank's is).
+        ``rows`` itself, as a tensor, when torch.distributed is not initialized.
+
+    Raises:
+        GbenchError: not 2-D, not floating point, NaN/Inf, or ranks with rows
+            of different widths.
+    """
+    local = as_real_tensor(rows, "rows")
+    if local.ndim != 2:
+        raise GbenchError(f"rows must have shape (N, d) (one row per sample), got {tuple(local.shape)}")
+    if local.dtype not in _ROW_DTYPES:
+        raise GbenchError(f"rows must be floating point features, got {local.dtype}")
+    if local.shape[0] and not local.shape[1]:
+        raise GbenchError(f"rows has {local.shape[0]} rows of 0 features: expected shape (N, d) with d ≥ 1")
+    if not is_distributed():
+        return local
+    device = _collective_device()
+    meta = _all_gather_ints([local.shape[0], local.shape[1], _ROW_DTYPES.index(local.dtype)], device)
+    counts = [row[0] for row in meta]
+    # A rank without rows need not know d: only ranks with data set it.
+    dim = _agreed_dim([row[1] if row[0] else 0 for row in meta], "feature rows")
+    if dim == 0:
+        return local  # no rows anywhere
+    # Every rank must gather the same dtype; an empty rank's dtype is no vote.
+    dtype = functools.reduce(torch.promote_types, [_ROW_DTYPES[row[2]] for row in meta if row[0]])
     padded = torch.zeros(max(counts), dim, dtype=dtype, device=device)
-    padded[:local.shape[0]] = local.to(device=device, dtype=dtype)
+    if local.shape[0]:  # an empty rank's rows may be (0, 0): nothing to copy
+        padded[:local.shape[0]] = local.to(device=device, dtype=dtype)
     gathered = [torch.empty_like(padded) for _ in counts]
     dist.all_gather(gathered, padded)
-    home = local.device if bank.n else torch.device("cpu")
-    rows = torch.cat([g[:c] for g, c in zip(gathered, counts)]).to(home)
-    bank._replace(rows)
-    return bank
+    return torch.cat([g[:c] for g, c in zip(gathered, counts)]).to(local.device)
 
 
 def _collective_device() -> torch.device:
