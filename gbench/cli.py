@@ -87,7 +87,6 @@ def cmd_list(args) -> int:
 
     from gbench.data import DATASETS
     from gbench.features import EXTRACTORS
-    import gbench.evaluate  # noqa: F401  (registers every sample metric)
     from gbench.metrics.spec import METRICS
     from gbench.suites import META_SUITES, SUITES
     from zoo.models import MODELS
@@ -136,12 +135,21 @@ HANDLERS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list, **
             **cli_tools.HANDLERS}
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line each, like errors (no source line, no file path)."""
+    print(f"gbench: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = HANDLERS[args.command]
     try:
-        return handler(args)
+        with warnings.catch_warnings():  # restores the caller's warning display afterwards
+            warnings.showwarning = _one_line_warning
+            return handler(args)
     except USER_ERRORS as e:
         print(f"gbench: error: {e}", file=sys.stderr)
         return 2

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import torch
 
-import gbench.metrics.fid  # noqa: F401  (registers "fid")
 from gbench.errors import GbenchError
 from gbench.metrics.frechet import FrechetReference
 from gbench.metrics.spec import METRICS, FeatureInputs, Score, score_features

@@ -52,6 +52,7 @@ def test_figures_and_markdown(smoke_run):
         assert (root / "leaderboards" / rel).is_file()
     md = (root / "leaderboards" / "generation.md").read_text()
     assert "real-data" in md and "Provenance:" in md and "interpolation" in md
+    assert "Claims checked on these records" in md and "IWAE bound is at least as tight" in md
 
 
 def test_rerun_resumes_and_reproduces(smoke_run):

@@ -108,7 +108,7 @@ def test_sr_suite_at_smoke_writes_records_markdown_and_figure(tmp_path, no_weigh
     figure = by[("srgan", "psnr")].artifacts["comparison"]
     assert f"({figure})" in markdown and (tmp_path / "leaderboards" / figure).is_file()
     assert "PSNR-Y (dB)" in markdown and "content_loss = mse (VGG-19 weights not found" in markdown
-    assert "Expected as in the paper (Ledig et al. 2017):" in markdown
+    assert "Claims checked on these records (Ledig et al. 2017):" in markdown
     assert "- SRResNet beats bicubic on PSNR/SSIM:" in markdown and "- SRGAN scores lower PSNR" in markdown
 
 

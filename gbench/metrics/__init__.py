@@ -1,10 +1,14 @@
-"""Metrics: a pure function for the maths of each, plus streaming states.
+"""Metrics: a pure function for the maths of each, plus streaming states, and
+one registered :class:`~gbench.metrics.spec.MetricSpec` per metric (importing
+this package registers them all).
 
 Generation: Fréchet distance (FID), Inception Score, KID, precision/recall,
-density/coverage. Super-resolution: PSNR, SSIM (+ the MATLAB bicubic resize SR
-tables use). Disentanglement: MIG, SAP, DCI, FactorVAE score.
+density/coverage. Super-resolution: PSNR, SSIM, the HF energy ratio.
+Disentanglement: MIG, SAP, DCI, FactorVAE score. (``imresize`` is
+re-exported from :mod:`gbench.transforms`.)
 """
 
+from gbench.metrics import fid, sharpness  # noqa: F401  (register "fid" and "hf_ratio")
 from gbench.metrics.disentanglement import dci, factorvae_score, mig, sap
 from gbench.metrics.frechet import FrechetReference, frechet_distance
 from gbench.metrics.inception_score import inception_score

@@ -29,6 +29,7 @@ import time
 
 import torch
 
+from gbench.claims import mean_value, section, verdict
 from gbench.evaluate import Reference, load_profile_extractor, records_for, sample_metrics, score_images
 from gbench.figures import save_grid
 from gbench.fit import fit
@@ -215,6 +216,31 @@ def _dcgan_figures(ctx, dataset, model, extractor) -> dict[str, str]:
     return out
 
 
+def claims(group) -> list[str]:
+    """Findings the curriculum's papers report, checked on one table's records (Suite.sections)."""
+    fid = {r.model: mean_value(group, r.model, "fid") for r in group if r.metric == "fid"}
+    lines = []
+    trained = [m for m in MODELS if fid.get(m) is not None and fid.get(f"{m}@init") is not None]
+    if trained:
+        worse = [m for m in trained if fid[m] >= fid[f"{m}@init"]]
+        lines.append("- Training lowers FID below the same network's initialization: "
+                     + ", ".join(f"`{m}` {fid[f'{m}@init']:.1f} → {fid[m]:.1f}" for m in trained)
+                     + f" — {verdict(not worse)}" + (f" (not for {', '.join(worse)})." if worse else "."))
+    if fid.get(FLOOR) is not None and trained:
+        best = min(trained, key=lambda m: fid[m])
+        lines.append(f"- Real held-out data is the floor: FID {fid[FLOOR]:.2f} vs the best model (`{best}`) "
+                     f"{fid[best]:.2f} — {verdict(fid[FLOOR] < fid[best])}.")
+    if fid.get("dcgan") is not None and fid.get("gan") is not None:
+        lines.append(f"- A convolutional GAN beats the MLP GAN (Radford et al. 2016): FID {fid['dcgan']:.2f} vs "
+                     f"{fid['gan']:.2f} — {verdict(fid['dcgan'] < fid['gan'])}.")
+    for m in ("vae", "cvae", "beta-vae"):
+        nll, elbo = mean_value(group, m, "nll_iwae"), mean_value(group, m, "elbo")
+        if nll is not None and elbo is not None:
+            lines.append(f"- `{m}`: the IWAE bound is at least as tight as the ELBO (Burda et al. 2016): "
+                         f"NLL {nll:.1f} ≤ −ELBO {-elbo:.1f} nats — {verdict(nll <= -elbo)}.")
+    return section("Goodfellow et al. 2014, Radford et al. 2016, Burda et al. 2016", lines)
+
+
 SUITE = Suite(
     name="generation",
     title="Generation: the zoo's GANs and VAEs",
@@ -230,4 +256,5 @@ SUITE = Suite(
              "class_acc", "edit_acc", "recon_mse", "elbo", "nll_iwae", "bits_per_dim"),
     run=run,
     main_models=("gan", "dcgan", "vae"),
+    sections=claims,
 )

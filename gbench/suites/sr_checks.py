@@ -9,18 +9,11 @@ finding holds on these records.
 
 from __future__ import annotations
 
-import statistics
+from gbench.claims import mean_value as _mean
+from gbench.claims import section
+from gbench.claims import verdict as _verdict
 
 MODELS = ("bicubic", "srresnet", "srgan")  # the rows the findings compare
-
-
-def _mean(records, model: str, metric: str) -> float | None:
-    values = [r.value for r in records if r.model == model and r.metric == metric and r.status == "ok"]
-    return statistics.fmean(values) if values else None
-
-
-def _verdict(ok: bool) -> str:
-    return "holds" if ok else "does NOT hold"
 
 
 def paper_checks(records) -> list[str]:
@@ -48,8 +41,7 @@ def paper_checks(records) -> list[str]:
 
 def paper_section(records) -> list[str]:
     """The checks as a leaderboard section (no lines when no finding applies)."""
-    checks = paper_checks(records)
-    return ["Expected as in the paper (Ledig et al. 2017):", "", *checks, ""] if checks else []
+    return section("Ledig et al. 2017", paper_checks(records))
 
 
 __all__ = ["paper_checks", "paper_section"]

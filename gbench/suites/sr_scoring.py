@@ -27,7 +27,6 @@ from typing import Callable
 
 import torch
 
-import gbench.metrics.sharpness  # noqa: F401  (registers hf_ratio, which score_set takes from the registry)
 from gbench.errors import GbenchError
 from gbench.images import float_to_uint8, to_rgb, uint8_to_float
 from gbench.metrics.spec import METRICS, MetricSpec, Score, register_metric
