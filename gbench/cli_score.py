@@ -17,7 +17,8 @@ import numpy as np
 from gbench.errors import GbenchError
 
 
-def _add_extractor_options(p: argparse.ArgumentParser) -> None:
+def add_extractor_options(p: argparse.ArgumentParser) -> None:
+    """The options of every command that extracts features (fid, score, stats)."""
     p.add_argument("--extractor", default=None,
                    help="feature extractor (see `gbench list`) [digits-evaluator for 1×32×32 digit-like images; "
                         "otherwise pass one, e.g. inception-v3-fid]")
@@ -27,6 +28,10 @@ def _add_extractor_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--download", action="store_true", help="allow downloading the extractor's weights")
     p.add_argument("--allow-unverified-weights", action="store_true",
                    help="accept a weights file whose sha256 is unknown (results are marked unverified)")
+
+
+def _add_scoring_options(p: argparse.ArgumentParser) -> None:
+    add_extractor_options(p)
     p.add_argument("--save-stats", type=Path, default=None, metavar="OUT.npz",
                    help="save the first PATH's feature statistics (mu, sigma + sums) to OUT.npz")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -39,7 +44,7 @@ def add_parsers(sub) -> None:
     p.add_argument("paths", nargs=2, metavar="PATH", help="folder, images .npz or stats .npz")
     p.add_argument("--backend", default="eigh", choices=("eigh", "scipy", "newton-schulz"),
                    help="matrix square root: eigh (default), scipy (pytorch-fid's), newton-schulz")
-    _add_extractor_options(p)
+    _add_scoring_options(p)
 
     p = sub.add_parser("score", help="several metrics of sample sets against a reference",
                        description="Score every PATH after the first against the first (the reference).")
@@ -48,7 +53,7 @@ def add_parsers(sub) -> None:
                    help="comma-separated metric names or groups (pr = precision,recall; dc = density,coverage); "
                         "see `gbench list` [every sample metric]")
     p.add_argument("--seed", type=int, default=0, help="seed for IS splits and KID subsets [0]")
-    _add_extractor_options(p)
+    _add_scoring_options(p)
 
     p = sub.add_parser("evaluators", help="train the shipped domain evaluators",
                        description="Reproduce a shipped domain evaluator's weights (seeded, documented recipe).")

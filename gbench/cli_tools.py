@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gbench.cli_score import add_extractor_options
 from gbench.errors import GbenchError
 
 LPIPS_NET = "alex"  # the LPIPS paper's default backbone, as the sr suite uses
@@ -50,16 +51,7 @@ def add_parsers(sub) -> None:
                                    "set are cached by content (see $GBENCH_CACHE).")
     p.add_argument("path", type=Path, metavar="PATH", help="folder of images or .npz of uint8 images")
     p.add_argument("out", type=Path, metavar="OUT.npz", help="file to write")
-    p.add_argument("--extractor", default=None,
-                   help="feature extractor (see `gbench list`) [digits-evaluator for 1×32×32 digit-like images; "
-                        "otherwise pass one, e.g. inception-v3-fid]")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto [auto]")
-    p.add_argument("--batch-size", type=int, default=128, help="images per forward pass [128]")
-    p.add_argument("--weights", type=Path, default=None, help="weights file or folder for the extractor")
-    p.add_argument("--download", action="store_true", help="allow downloading the extractor's weights")
-    p.add_argument("--allow-unverified-weights", action="store_true",
-                   help="accept a weights file whose sha256 is unknown (the output line says UNVERIFIED; "
-                        "such features are never cached)")
+    add_extractor_options(p)  # unverified weights: the output line says so, and their features are never cached
 
     p = sub.add_parser("sr", help="PSNR/SSIM (and LPIPS) of your super-resolved images against their HR images",
                        description="Pair SR_DIR's images with HR_DIR's by file name and print per-image and mean "

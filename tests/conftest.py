@@ -9,6 +9,19 @@ import torch
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def reference_cache(tmp_path_factory):
+    """Reference features go to a tmp folder, never ~/.cache or a user's $GBENCH_CACHE; set in
+    os.environ so that `python -m gbench` subprocesses inherit it."""
+    old = os.environ.get("GBENCH_CACHE")
+    os.environ["GBENCH_CACHE"] = str(tmp_path_factory.mktemp("gbench-cache"))
+    yield
+    if old is None:
+        os.environ.pop("GBENCH_CACHE", None)
+    else:
+        os.environ["GBENCH_CACHE"] = old
+
+
 @pytest.fixture
 def rng():
     import numpy as np

@@ -210,12 +210,10 @@ def test_lazy_reference_hits_the_cache(extractor, tmp_path, tmp_cache):
     save_image_folder(DATASETS.get("digits")("test").images[:40], tmp_path / "imgs")
     lazy = LazyImages(sorted((tmp_path / "imgs").glob("*.png")), read_image, (1, 32, 32))
     ex = Counting(extractor)
-    # batch_size=1: at the time of writing, Extractor.extract fails on a lazy batch of > 1 image
-    # (LazyImages fills an inference-mode tensor from its decoding threads): not the cache's concern
-    a, hit_a = cached_features(ex, lazy, batch_size=1)
-    b, hit_b = cached_features(ex, lazy, batch_size=1)
+    a, hit_a = cached_features(ex, lazy, batch_size=16)  # batches of several lazily decoded images
+    b, hit_b = cached_features(ex, lazy, batch_size=16)
     assert (hit_a, hit_b) == (False, True) and ex.calls == 1 and torch.equal(a, b)
-    assert torch.equal(a, extractor.features(lazy.materialize(), batch_size=1))
+    assert torch.equal(a, extractor.features(lazy.materialize(), batch_size=16))
 
 
 def test_hashing_is_cheaper_than_extraction(extractor):

@@ -106,7 +106,7 @@ class LazyImages:
         return np.where(idx < 0, idx + n, idx)
 
     def _decode_one(self, i: int) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(self.decode(Path(self.files[i]))))
+        x = torch.from_numpy(np.array(self.decode(Path(self.files[i])), copy=True))  # a decoder may return read-only
         if x.dtype != torch.uint8 or tuple(x.shape) != self.image_shape:
             raise GbenchError(f"decoding {self.files[i]} gave {x.dtype} {tuple(x.shape)}, expected uint8 "
                               f"{self.image_shape}: the file does not match the rest of the data set")

@@ -244,16 +244,18 @@ class Extractor:
         x = images if lazy else self.prepare(images)
         n = len(x)
         out: dict[str, list[torch.Tensor]] = {w: [] for w in want}
-        with torch.inference_mode():
-            for start in range(0, n, batch_size):
-                batch = x[start:start + batch_size]
-                batch = (self.prepare(batch) if lazy else batch).to(self.device)
-                if self.channels_last:
-                    batch = batch.contiguous(memory_format=torch.channels_last)
+        for start in range(0, n, batch_size):
+            # A lazy source decodes (in its own threads) outside inference mode: tensors it fills must
+            # be ordinary tensors, not inference tensors.
+            batch = x[start:start + batch_size]
+            batch = (self.prepare(batch) if lazy else batch).to(self.device)
+            if self.channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode():
                 feats, logits = self.net(batch)
-                got = {"features": feats, "logits": logits}
-                for w in want:
-                    out[w].append(got[w].float().cpu())
+            got = {"features": feats, "logits": logits}
+            for w in want:
+                out[w].append(got[w].float().cpu())
         if n == 0:
             raise GbenchError("no images to extract features from: pass at least one image")
         result = {w: torch.cat(v) for w, v in out.items()}
