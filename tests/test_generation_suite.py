@@ -66,14 +66,20 @@ def test_rerun_resumes_and_reproduces(smoke_run):
 
 
 def test_main_meta_suite_smoke_via_cli(tmp_path):
-    """`gbench run --suite main --preset smoke` writes records and markdown for every suite."""
+    """`gbench run --suite main --preset smoke` writes records and markdown for every suite, and
+    tells a log (not a TTY) what it does in plain lines: no progress bar, a compact summary."""
     from gbench.suites import SUITES
 
     results = tmp_path / "lb" / "results"
     proc = subprocess.run([sys.executable, "-m", "gbench", "run", "--suite", "main", "--preset", "smoke",
-                           "--device", "cpu", "--no-progress", "--runs", str(tmp_path / "runs"),
+                           "--device", "cpu", "--runs", str(tmp_path / "runs"),
                            "--results", str(results)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "\r" not in proc.stdout + proc.stderr  # no carriage-return progress bars in a log
+    assert "[generation] dcgan on digits:" in proc.stdout and "steps ready in" in proc.stdout
+    summary = proc.stdout[proc.stdout.index("generation · digits — full table:"):]
+    assert max(len(line) for line in summary.splitlines()) < 160  # reasons are footnotes, not a column
+    assert "gbench: warning: KID:" in proc.stderr and "Traceback" not in proc.stderr
     for name, suite in SUITES.items():
         assert read_records(results_file(results, name)), f"suite {name} wrote no record"
         assert (tmp_path / "lb" / suite.leaderboard).is_file()
