@@ -135,9 +135,15 @@ HANDLERS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list, **
             **cli_tools.HANDLERS}
 
 
+_WARNED: set[str] = set()
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings as one line each, like errors (no source line, no file path)."""
-    print(f"gbench: warning: {message}", file=sys.stderr if file is None else file)
+    """Warnings as one line each, like errors (no source line, no file path), each text once."""
+    text = str(message)
+    if text not in _WARNED:
+        _WARNED.add(text)
+        print(f"gbench: warning: {text}", file=sys.stderr if file is None else file)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -140,6 +140,8 @@ def summary(records: list[Record], results: Path | str) -> str:
             rows.setdefault((r.model, r.variant), {}).setdefault(r.metric, []).append(r)
         table = []
         for (model, variant), cells in rows.items():
+            if not any(m in cells for m in columns) and not any(r.status != "ok" for rs in cells.values() for r in rs):
+                continue  # a row of other metrics only (e.g. a rank correlation): in the full table
             notes = sorted({reasons[r.reason] for rs in cells.values() for r in rs if r.status != "ok"})
             label = model + (f" @ {variant}" if variant else "") + "".join(f" [{k}]" for k in notes)
             table.append([label] + [format_cell(cells.get(m, [])) if m in cells else "" for m in columns])
