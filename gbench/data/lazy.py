@@ -86,24 +86,7 @@ class LazyImages:
         return f"LazyImages({len(self)} × {'×'.join(map(str, self.image_shape))} uint8{where})"
 
     def _positions(self, index) -> np.ndarray:
-        """Any supported index → int64 positions in 0..N−1 (1-D)."""
-        n = len(self.files)
-        if isinstance(index, slice):
-            return np.arange(n, dtype=np.int64)[index]
-        if isinstance(index, torch.Tensor):
-            index = index.detach().cpu().numpy()
-        idx = np.asarray(index)
-        if idx.dtype == np.bool_:
-            if idx.shape != (n,):
-                raise IndexError(f"a boolean mask must have shape ({n},), got {idx.shape}")
-            return np.flatnonzero(idx)
-        if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
-            raise IndexError(f"LazyImages takes an int, a slice, or a 1-D array of ints or bools; "
-                             f"got {idx.dtype} of shape {idx.shape}")
-        idx = idx.astype(np.int64)
-        if idx.size and (idx.min() < -n or idx.max() >= n):
-            raise IndexError(f"index out of range for {n} images: {int(idx.min())}..{int(idx.max())}")
-        return np.where(idx < 0, idx + n, idx)
+        return positions(index, len(self.files))
 
     def _decode_one(self, i: int) -> torch.Tensor:
         x = torch.from_numpy(np.array(self.decode(Path(self.files[i])), copy=True))  # a decoder may return read-only
@@ -142,3 +125,23 @@ class LazyImages:
     def materialize(self) -> torch.Tensor:
         """Every image decoded into one uint8 (N, C, H, W) tensor (N × C·H·W bytes of memory)."""
         return self[:]
+
+
+def positions(index, n: int) -> np.ndarray:
+    """Any index a lazy source supports — an int, a slice, a 1-D int or bool array (numpy, torch
+    or list) — as int64 positions in 0..n−1 (1-D, in index order)."""
+    if isinstance(index, slice):
+        return np.arange(n, dtype=np.int64)[index]
+    if isinstance(index, torch.Tensor):
+        index = index.detach().cpu().numpy()
+    idx = np.asarray(index)
+    if idx.dtype == np.bool_:
+        if idx.shape != (n,):
+            raise IndexError(f"a boolean mask must have shape ({n},), got {idx.shape}")
+        return np.flatnonzero(idx)
+    if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
+        raise IndexError(f"index with an int, a slice, or a 1-D array of ints or bools; got {idx.dtype} {idx.shape}")
+    idx = idx.astype(np.int64)
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"index out of range for {n} images: {int(idx.min())}..{int(idx.max())}")
+    return np.where(idx < 0, idx + n, idx)

@@ -92,6 +92,7 @@ import numpy as np
 import torch
 
 from gbench.data.base import SPLITS, DatasetSpec, ImageSet
+from gbench.data.lazy import positions
 from gbench.data.scenes_captions import caption, parse_caption
 from gbench.data.scenes_factors import (
     BACKGROUNDS, CLASSES, COLOURS, LABEL_MAP_CLASSES, LAYOUTS, PALETTE, SHAPES, SceneFactors, relation,
@@ -133,25 +134,6 @@ def split_captions(split: str, indices) -> tuple[str, ...]:
     return tuple(caption(f[int(i)], np.random.default_rng([SPLIT_SEED, number, 1, int(i)])) for i in indices)
 
 
-def _positions(index, n: int) -> np.ndarray:
-    """An int, slice, int or bool array (numpy, torch or list) → int64 positions in 0..n−1."""
-    if isinstance(index, slice):
-        return np.arange(n, dtype=np.int64)[index]
-    if isinstance(index, torch.Tensor):
-        index = index.detach().cpu().numpy()
-    idx = np.asarray(index)
-    if idx.dtype == np.bool_:
-        if idx.shape != (n,):
-            raise IndexError(f"a boolean mask must have shape ({n},), got {idx.shape}")
-        return np.flatnonzero(idx)
-    if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
-        raise IndexError(f"index with an int, a slice or a 1-D array of ints or bools; got {idx.dtype} {idx.shape}")
-    idx = idx.astype(np.int64)
-    if idx.size and (idx.min() < -n or idx.max() >= n):
-        raise IndexError(f"index out of range for {n} images: {int(idx.min())}..{int(idx.max())}")
-    return np.where(idx < 0, idx + n, idx)
-
-
 class RenderedImages:
     """uint8 (N, 3, S, S) images rendered from a factor table when indexed (a lazy image source).
 
@@ -183,12 +165,12 @@ class RenderedImages:
             if not -len(self) <= index < len(self):
                 raise IndexError(f"index {index} out of range for {len(self)} images")
             return render(self.factors[int(index)], self.size)[0][0]
-        return render(self.factors[_positions(index, len(self))], self.size)[0]
+        return render(self.factors[positions(index, len(self))], self.size)[0]
 
     def subset(self, index) -> "RenderedImages":
         if isinstance(index, (int, np.integer)):
             index = [index]
-        return RenderedImages(self.factors[_positions(index, len(self))], self.size)
+        return RenderedImages(self.factors[positions(index, len(self))], self.size)
 
     def materialize(self) -> torch.Tensor:
         return self[:]
@@ -228,7 +210,7 @@ def load_split(split: str, size: int = IMAGE_SIZE, index=None) -> Scenes:
     if index is None:
         rows = np.arange(len(f), dtype=np.int64)
     else:
-        rows = _positions([index] if isinstance(index, (int, np.integer)) else index, len(f))
+        rows = positions([index] if isinstance(index, (int, np.integer)) else index, len(f))
     part = f[rows]
     images, label_maps = render(part, size)
     return Scenes(images, label_maps, torch.from_numpy(part.labels), part, split_captions(split, rows), rows)
