@@ -195,32 +195,16 @@ def load_pair(sr_path: Path, hr_path: Path, scale: int) -> tuple[torch.Tensor, t
 
 def _load_lpips(args, device):
     """(LoadedLPIPS, "") when the backbone resolves (without download unless --download), else (None, a note)."""
-    from gbench.features.lpips_net import BACKBONE_FILES, load_lpips
-    from gbench.features.weights import find_weights
+    from gbench.features.lpips_net import try_load_lpips
 
     if args.no_lpips:
         return None, ""
-    filename = BACKBONE_FILES[LPIPS_NET]
-    if not args.download and find_weights(filename, args.weights) is None:
-        return None, (f"LPIPS skipped: {filename} (its AlexNet ImageNet backbone) not found; put it in "
-                      "--weights DIR, $GBENCH_WEIGHTS or the torch hub cache, or pass --download")
     try:
-        return load_lpips(LPIPS_NET, device, weights_path=args.weights, allow_download=args.download,
-                          allow_unverified=args.allow_unverified_weights), ""
-    except GbenchError as e:
-        return None, f"LPIPS skipped: {e}"
+        lp, why = try_load_lpips(LPIPS_NET, device, weights_path=args.weights, allow_download=args.download,
+                                 allow_unverified=args.allow_unverified_weights)
+        return lp, (f"LPIPS skipped: {why}" if lp is None else "")
     except ImportError:
         return None, "LPIPS skipped: the lpips package is not installed (pip install lpips)"
-
-
-def _lpips_distance(lp, sr: torch.Tensor, hr: torch.Tensor, crop: int, device) -> float:
-    """LPIPS of one uint8 (1, C, H, W) pair: ``crop`` border pixels removed, gray replicated to RGB."""
-    from gbench.images import to_rgb, uint8_to_float
-
-    h, w = sr.shape[-2:]
-    a, b = (uint8_to_float(to_rgb(x)[..., crop:h - crop, crop:w - crop]).to(device) for x in (sr, hr))
-    with torch.no_grad():
-        return float(lp.model(a, b).flatten()[0])
 
 
 def cmd_sr(args) -> int:
@@ -247,7 +231,7 @@ def cmd_sr(args) -> int:
         except GbenchError as e:  # e.g. a crop that leaves less than SSIM's 11×11 window
             raise GbenchError(f"{sr_path.name}: {e}") from None
         if lp is not None:
-            row["lpips"] = _lpips_distance(lp, sr, hr, crop, device)
+            row["lpips"] = float(lp.distance(sr, hr, device, crop=crop)[0])
         rows.append(row)
     metrics = ["psnr", "ssim"] + (["lpips"] if lp is not None else [])
     mean = {m: statistics.fmean(r[m] for r in rows) for m in metrics}

@@ -201,9 +201,8 @@ def test_sr_grayscale_pairs_are_scored_as_gray(tmp_path, capsys):
 def test_sr_lpips_column_with_a_stand_in_network(tmp_path, capsys, monkeypatch):
     """The LPIPS path (crop, gray → RGB, [-1, 1] input, mean) with a stand-in for the network,
     whose ImageNet backbone is not on a CI machine: mean |a − b| over the cropped images."""
-    from types import SimpleNamespace
-
     import gbench.cli_tools as tools
+    from gbench.features.lpips_net import LoadedLPIPS
 
     seen = []
 
@@ -212,7 +211,7 @@ def test_sr_lpips_column_with_a_stand_in_network(tmp_path, capsys, monkeypatch):
         assert a.dtype == torch.float32 and a.min() >= -1 and a.max() <= 1
         return (a - b).abs().mean(dim=(1, 2, 3), keepdim=True)
 
-    lp = SimpleNamespace(model=model, net="alex", weights_sha256="0" * 64, verified=True)
+    lp = LoadedLPIPS(model=model, net="alex", weights_sha256="0" * 64, verified=True)
     monkeypatch.setattr(tools, "_load_lpips", lambda args, device: (lp, ""))
     sr_dir, hr_dir = make_sr_folders(tmp_path, gray=True)
     assert main(["sr", str(sr_dir), str(hr_dir), "--json", "--crop", "3"]) == 0

@@ -44,6 +44,34 @@ class LoadedLPIPS:
     weights_sha256: str
     verified: bool
 
+    def distance(self, a: torch.Tensor, b: torch.Tensor, device, crop: int = 0) -> torch.Tensor:
+        """LPIPS of uint8 image pairs (N, C, H, W) → float (N,), computed on ``device`` (the
+        model's), ``crop`` border pixels removed first; 1-channel images are replicated to RGB,
+        the network's input."""
+        from gbench.images import to_rgb, uint8_to_float
+
+        h, w = a.shape[-2:]
+        x, y = (uint8_to_float(to_rgb(t)[..., crop:h - crop, crop:w - crop]).to(device) for t in (a, b))
+        with torch.no_grad():
+            return self.model(x, y).flatten()
+
+
+def try_load_lpips(net: str, device, weights_path=None, allow_download: bool = False,
+                   allow_unverified: bool = False) -> tuple[LoadedLPIPS | None, str]:
+    """(LoadedLPIPS, "") when the backbone resolves — without downloading unless allowed — else
+    (None, why: which file is missing and where to put it), for callers that go on without LPIPS."""
+    from gbench.features.weights import find_weights
+
+    filename = _check_net(net)
+    if not allow_download and find_weights(filename, weights_path) is None:
+        return None, (f"{filename} not found (LPIPS-{net} ImageNet backbone; put it in --weights DIR, "
+                      "$GBENCH_WEIGHTS or the torch hub cache, or pass --download)")
+    try:
+        return load_lpips(net, device, weights_path=weights_path, allow_download=allow_download,
+                          allow_unverified=allow_unverified), ""
+    except GbenchError as e:
+        return None, str(e)
+
 
 def _check_net(net: str) -> str:
     if net not in BACKBONE_FILES:

@@ -27,7 +27,6 @@ from typing import Callable
 
 import torch
 
-from gbench.errors import GbenchError
 from gbench.images import float_to_uint8, to_rgb, uint8_to_float
 from gbench.metrics.spec import METRICS, MetricSpec, Score, register_metric
 from gbench.metrics.sr import score_pairs
@@ -85,18 +84,11 @@ def count_parameters(module: torch.nn.Module) -> int:
 
 def load_lpips(ctx):
     """(LoadedLPIPS, "") when the LPIPS backbone resolves, else (None, the reason for the records)."""
-    from gbench.features.lpips_net import BACKBONE_FILES, load_lpips as load
-    from gbench.features.weights import find_weights
+    from gbench.features.lpips_net import try_load_lpips
 
-    filename = BACKBONE_FILES[LPIPS_NET]
-    if not ctx.download and find_weights(filename, ctx.weights) is None:
-        return None, (f"unavailable: {filename} not found (LPIPS-{LPIPS_NET} ImageNet backbone; put it in "
-                      "--weights DIR, $GBENCH_WEIGHTS or the torch hub cache, or pass --download)")
-    try:
-        return load(LPIPS_NET, ctx.device, weights_path=ctx.weights, allow_download=ctx.download,
-                    allow_unverified=ctx.allow_unverified), ""
-    except GbenchError as e:
-        return None, f"unavailable: {e}"
+    lpips, why = try_load_lpips(LPIPS_NET, ctx.device, weights_path=ctx.weights, allow_download=ctx.download,
+                                allow_unverified=ctx.allow_unverified)
+    return lpips, (f"unavailable: {why}" if lpips is None else "")
 
 
 def lpips_score(lpips, pairs, device: torch.device) -> Score:
@@ -104,12 +96,7 @@ def lpips_score(lpips, pairs, device: torch.device) -> Score:
     pixels cropped; grayscale is replicated to RGB, the network's input."""
     c = SCALE
 
-    def distances(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-        a, b = (uint8_to_float(to_rgb(x)[:, :, c:-c, c:-c]).to(device) for x in (sr, hr))
-        with torch.no_grad():
-            return lpips.model(a, b).flatten()
-
-    return score_pairs(distances, pairs, LPIPS_PROTOCOL)
+    return score_pairs(lambda sr, hr: lpips.distance(sr, hr, device, crop=c), pairs, LPIPS_PROTOCOL)
 
 
 def upscale_set(hrs: list[torch.Tensor], upscale: Upscaler) -> tuple[list[torch.Tensor], list[float]]:
