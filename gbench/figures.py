@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from gbench.records import atomic_write
 
 
 def image_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2, value: int = 255) -> np.ndarray:
@@ -31,23 +32,23 @@ def save_grid(images: torch.Tensor, path: Path | str, nrow: int = 8, title: str 
     """
     grid = image_grid(images, nrow)
     pixels = grid[..., 0] if grid.shape[2] == 1 else grid
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: concurrent runs never share one
-    try:
-        if title is None:
-            from PIL import Image
+    if title is not None:
+        return save_figure(_titled(pixels, title), path)
 
-            Image.fromarray(pixels).save(tmp, format="PNG", optimize=True)
-        else:
-            _titled(pixels, title, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    def write(tmp: Path) -> None:
+        from PIL import Image
+
+        Image.fromarray(pixels).save(tmp, format="PNG", optimize=True)
+
+    return atomic_write(path, write)
 
 
-def _titled(pixels: np.ndarray, title: str, path: Path, dpi: int = 100) -> None:
+def save_figure(fig, path: Path | str, dpi: int = 100, **kwargs) -> Path:
+    """Save a matplotlib ``Figure`` as PNG, atomically."""
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, **kwargs))
+
+
+def _titled(pixels: np.ndarray, title: str, dpi: int = 100):
     from matplotlib.figure import Figure  # the object API: no pyplot state, no GUI backend
 
     h, w = pixels.shape[:2]
@@ -57,4 +58,4 @@ def _titled(pixels: np.ndarray, title: str, path: Path, dpi: int = 100) -> None:
     ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
     ax.set_axis_off()
     fig.suptitle(title, fontsize=8, y=0.995, va="top", wrap=True)
-    fig.savefig(path, format="png", dpi=dpi)
+    return fig

@@ -25,7 +25,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 STATUS = ("ok", "unavailable")
 
@@ -102,20 +102,39 @@ def results_file(results_dir: Path | str, suite: str) -> Path:
     return Path(results_dir) / f"{suite}.jsonl"
 
 
-def atomic_write_text(path: Path | str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
+def atomic_write(path: Path | str, write: Callable[[Path], None]) -> Path:
+    """``write(tmp)`` to a fresh temporary file beside ``path``, then rename it over ``path``:
+    readers see the old file or the new one, never half of one, and concurrent writers never
+    share a temporary name. The folder is created if missing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; a written file keeps the user's umask
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def _new_file_mode() -> int:
+    """0o666 less the process umask: the mode ``open()`` would give a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (:func:`atomic_write`), flushed to disk first."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def read_records(path: Path | str) -> list[Record]:

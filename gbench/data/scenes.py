@@ -224,10 +224,11 @@ def load(split: str, root=None, download: bool = False) -> ImageSet:
 
 def save_sample_figure(path: Path | str, n: int = 16, split: str = "test", size: int = IMAGE_SIZE) -> Path:
     """A PNG of the first ``n`` images of a split, each above its caption (matplotlib, atomic write)."""
-    import os
     import textwrap
 
     from matplotlib.figure import Figure
+
+    from gbench.figures import save_figure
 
     scenes = load_split(split, size, slice(0, n))
     cols = 4
@@ -244,15 +245,7 @@ def save_sample_figure(path: Path | str, n: int = 16, split: str = "test", size:
         ax.text(0, -0.03, "\n".join(textwrap.wrap(scenes.captions[i], 32)), transform=ax.transAxes, fontsize=7,
                 va="top", ha="left")
     fig.suptitle(f"scenes ({split}, {size}×{size}): the first {n} images and their captions", fontsize=9, y=0.995)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=80)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return save_figure(fig, path, dpi=80)
 
 
 SPEC = DatasetSpec(

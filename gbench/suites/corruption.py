@@ -36,7 +36,6 @@ contaminated by the same `natural` patches at 3×32×32; at ``quick`` a seeded
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections import defaultdict
 
@@ -45,7 +44,7 @@ import torch
 
 from gbench.data import DATASETS
 from gbench.evaluate import Reference, load_profile_extractor, records_for, score_images
-from gbench.figures import save_grid
+from gbench.figures import save_figure, save_grid
 from gbench.leaderboard import display, format_number, header, render_table
 from gbench.metrics.spec import MetricSpec, register_metric
 from gbench.records import Record
@@ -119,9 +118,7 @@ def plot_levels(records: list[Record], disturbance: str, path, title: str) -> No
         ax.set_title(header(metric))
         ax.grid(alpha=0.3)
     fig.suptitle(title)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, format="png", dpi=100)
-    os.replace(tmp, path)
+    save_figure(fig, path, dpi=100)
 
 
 def _sized(images: torch.Tensor, n: int | None, seed: int) -> torch.Tensor:

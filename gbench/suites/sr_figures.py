@@ -9,13 +9,13 @@ give the full figure. Grayscale crops are shown as gray RGB tiles.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
 from gbench.data.folder import read_image
 from gbench.images import to_rgb
+from gbench.records import atomic_write
 from gbench.metrics.sr import rgb_to_y
 
 FIGURE_CROP = 128         # HR pixels per side of each comparison tile
@@ -62,7 +62,7 @@ def save_crops(work_dir: Path, model: str, hrs: list[torch.Tensor], srs: list[to
 
     boxes, side = _boxes(hrs)
     strip = _tiles(srs, boxes, side).permute(1, 0, 2, 3).reshape(3, -1, side)
-    _atomic(crops_path(work_dir, model), lambda tmp: Image.fromarray(strip.permute(1, 2, 0).numpy()).save(tmp, "PNG"))
+    atomic_write(crops_path(work_dir, model), lambda tmp: Image.fromarray(strip.permute(1, 2, 0).numpy()).save(tmp, "PNG"))
 
 
 def save_figure(path: Path, work_dir: Path, models: tuple[str, ...], hrs: list[torch.Tensor]) -> list[str]:
@@ -83,7 +83,7 @@ def save_figure(path: Path, work_dir: Path, models: tuple[str, ...], hrs: list[t
             titles.append(COLUMN_TITLES.get(model, model))
     columns.append(_tiles(hrs, boxes, side))
     titles.append("HR")
-    _atomic(path, lambda tmp: _draw(columns, titles, tmp))
+    atomic_write(path, lambda tmp: _draw(columns, titles, tmp))
     return titles
 
 
@@ -106,17 +106,6 @@ def _draw(columns: list[torch.Tensor], titles: list[str], path: Path, dpi: int =
             if i == 0:
                 ax.set_title(title, fontsize=10, pad=4)
     fig.savefig(path, format="png", dpi=dpi, metadata={"Software": None})
-
-
-def _atomic(path: Path, write) -> None:
-    """``write(tmp)`` then rename over ``path``: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def comparison_section(records, models: tuple[str, ...]) -> list[str]:
