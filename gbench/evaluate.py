@@ -16,7 +16,7 @@ import torch
 
 from gbench.errors import GbenchError
 from gbench.metrics.frechet import FrechetReference
-from gbench.metrics.spec import METRICS, FeatureInputs, Score, score_features
+from gbench.metrics.spec import METRICS, FeatureInputs, Score, score_features, scoreable_metrics
 from gbench.metrics.stats import FeatureStats
 
 BATCH_SIZE = 128
@@ -24,11 +24,9 @@ PROFILE_EXTRACTORS = {"embedded": "digits-evaluator", "paper": "inception-v3-fid
 
 
 def sample_metrics() -> tuple[str, ...]:
-    """Every metric computed from sample features or logits, in registry order
-    (the generation table's columns and `gbench score`'s default)."""
-    order = ("fid", "kid", "is", "precision", "recall", "density", "coverage")  # the literature's order first
-    names = [n for n, s in METRICS.items() if s.scoreable]
-    return tuple(sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n)))
+    """Every metric computed from sample features or logits (`gbench score`'s default and
+    what the generation suite records), in registration order."""
+    return scoreable_metrics()
 
 
 @dataclass

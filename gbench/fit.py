@@ -78,7 +78,7 @@ def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True)
             the model's directory that does not match (config, seed or data).
     """
     from zoo.models import MODELS
-    from zoo.train import init_weights
+    from zoo.train import CheckpointMismatch, init_weights
     from zoo.train import train as run_trainer
 
     key = (model, dataset, trained)
@@ -98,10 +98,8 @@ def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True)
         try:
             history = run_trainer(net, config, train.images, train.labels if spec.conditional else None, where,
                                   ctx.device, ctx.seed, progress=ctx.progress and sys.stderr.isatty())
-        except ValueError as e:
-            if "checkpoint" in str(e) or "run directory" in str(e):
-                raise GbenchError(f"{model} on {dataset}: {e}") from None
-            raise
+        except CheckpointMismatch as e:
+            raise GbenchError(f"{model} on {dataset}: {e}") from None
         last = ", ".join(f"{k} {v:.3g}" for k, v in (history[-1] if history else {}).items() if k.endswith("loss"))
         ctx.say(f"{model} on {dataset}: {config.train.steps} steps ready in {time.perf_counter() - t0:.1f} s"
                 + (f" ({last})" if last else ""))

@@ -177,6 +177,12 @@ def cli_names() -> dict[str, tuple[str, ...]]:
     return out
 
 
+def scoreable_metrics() -> tuple[str, ...]:
+    """Every metric computed from sample features or logits, in registration order
+    (``gbench.metrics`` registers FID first, then IS, KID, precision/recall, density/coverage)."""
+    return tuple(name for name in _REGISTERED if METRICS.get(name).scoreable)
+
+
 def score_features(inputs: FeatureInputs, metrics) -> dict[str, Score]:
     """{metric: Score} for each named scoreable metric, in the order given."""
     out = {}

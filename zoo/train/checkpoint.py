@@ -23,6 +23,12 @@ from safetensors.torch import save_file
 FORMAT = "zoo-checkpoint-1"
 
 
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint in the run directory that this run cannot resume: written by another
+    config, seed or dataset, or with more steps than the config asks for."""
+
+
 def _join(name: str, key: Any) -> str:
     return f"{name}.{key}" if name else str(key)
 

@@ -50,7 +50,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from zoo.train.checkpoint import load_state, save_state
+from zoo.train.checkpoint import CheckpointMismatch, load_state, save_state
 from zoo.train.config import Phase, TrainConfig
 from zoo.train.ema import EMA
 from zoo.train.init import init_weights
@@ -122,10 +122,10 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
             step, batch_counter, history = 0, 0, []
         else:
             if state["fingerprint"] != fingerprint:
-                raise ValueError(f"{ckpt_path} was written by a different config, seed or dataset: "
+                raise CheckpointMismatch(f"{ckpt_path} was written by a different config, seed or dataset: "
                                  "use a new run directory (or delete this one)")
             if state["step"] > tc.steps:
-                raise ValueError(f"{ckpt_path} has {state['step']} steps, more than config.train.steps = "
+                raise CheckpointMismatch(f"{ckpt_path} has {state['step']} steps, more than config.train.steps = "
                                  f"{tc.steps}: use a new run directory")
             model.load_state_dict(state["model"])
             for name, opt in optimizers.items():
