@@ -86,7 +86,7 @@ def cmd_list(args) -> int:
     from tabulate import tabulate
 
     from gbench.data import DATASETS
-    from gbench.features import EXTRACTORS
+    from gbench.features import EVALUATORS, EXTRACTORS
     from gbench.metrics.spec import METRICS
     from gbench.suites import META_SUITES, SUITES
     from zoo.models import MODELS
@@ -115,6 +115,13 @@ def cmd_list(args) -> int:
         ok, why = e.availability()
         rows.append([n, "yes" if ok else f"no: {why}", e.description])
     section("Extractors", rows, ["extractor", "runs here", "description"])
+    rows = []
+    for n, e in EVALUATORS.items():
+        ok, why = e.availability()
+        entry = e.entry() if ok else None
+        rows.append([n, e.group, "yes" if ok else f"no: {why}", e.quality(entry) if entry else "", e.description])
+    section("Shipped evaluators (retrain: gbench evaluators train NAME|GROUP)", rows,
+            ["evaluator", "group", "runs here", "test split", "description"])
     return 0
 
 

@@ -62,7 +62,8 @@ def add_parsers(sub) -> None:
                         description="Reproduce a domain evaluator with its seeded recipe. The weights and a "
                                     "manifest go to --weights-out; the package's shipped files are never replaced "
                                     "(compare the sha256 printed with `gbench list`'s).")
-    t.add_argument("name", choices=("digits",), help="which evaluator")
+    t.add_argument("name", metavar="NAME",
+                   help="an evaluator (see `gbench list`) or a group: digits, scenes (all three scenes evaluators)")
     t.add_argument("--seed", type=int, default=0, help="training seed [0]")
     t.add_argument("--epochs", type=int, default=None, help="passes over the training split [recipe default]")
     t.add_argument("--weights-out", type=Path, default=Path("evaluators"),
@@ -213,10 +214,16 @@ def cmd_score(args) -> int:
 
 
 def cmd_evaluators(args) -> int:
-    from gbench.features import train_digits_evaluator
+    from gbench.features import EVALUATORS
+    from gbench.features.shipped import WEIGHTS_DIR
 
-    from gbench.features.digits_evaluator import WEIGHTS_DIR
-
+    groups = {}
+    for name, spec in EVALUATORS.items():
+        groups.setdefault(spec.group, []).append(name)
+    if args.name not in groups and args.name not in EVALUATORS:
+        raise GbenchError(f"unknown evaluator or group {args.name!r}: choose one of "
+                          f"{', '.join(sorted(groups) + EVALUATORS.names())} (see `gbench list`)")
+    names = groups.get(args.name, [args.name])
     out = args.weights_out
     if out.resolve() == Path(WEIGHTS_DIR).resolve():
         raise GbenchError(f"--weights-out {out} is the package's shipped weights folder, which gbench never "
@@ -225,13 +232,12 @@ def cmd_evaluators(args) -> int:
         raise GbenchError(f"--weights-out {out} is a file: pass a folder")
     if args.epochs is not None and args.epochs < 1:
         raise GbenchError(f"--epochs must be ≥ 1, got {args.epochs}")
-    kwargs = {"seed": args.seed, "out_dir": out}
-    if args.epochs is not None:
-        kwargs["epochs"] = args.epochs
-    entry = train_digits_evaluator(**kwargs)
-    print(f"digits-evaluator: test accuracy {entry['test_accuracy']:.4f}, sha256 {entry['sha256']}, "
-          f"written to {out} (the shipped weights are unchanged; use these with --weights "
-          f"{out / entry['file']} --allow-unverified-weights)", file=sys.stdout)
+    for name in names:
+        spec = EVALUATORS.get(name)
+        entry = spec.train(out, seed=args.seed, epochs=args.epochs)
+        print(f"{name}: {spec.quality(entry)}, sha256 {entry['sha256']}, written to {out} (the shipped weights "
+              f"are unchanged; use these with --weights {out / entry['file']} --allow-unverified-weights)",
+              file=sys.stdout)
     return 0
 
 

@@ -165,7 +165,7 @@ def test_leaderboard_command_regenerates_markdown_from_records(tmp_path):
 
 
 def test_evaluators_train_never_rewrites_the_shipped_weights(tmp_path):
-    from gbench.features.digits_evaluator import WEIGHTS_DIR
+    from gbench.features.shipped import WEIGHTS_DIR
 
     line = one_line_error(run_cli("evaluators", "train", "digits", "--weights-out", str(WEIGHTS_DIR)))
     assert "never rewrites" in line

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import gbench.features.digits_evaluator as de
+import gbench.features.shipped as shipped
 from gbench.data import digits
 from gbench.errors import GbenchError
 from gbench.features import EXTRACTORS
@@ -32,10 +33,10 @@ def outputs(evaluator, digits_test):
 
 
 def test_shipped_weights_verify_against_the_manifest(evaluator):
-    manifest = json.loads((de.WEIGHTS_DIR / de.MANIFEST).read_text())[de.NAME]
+    manifest = json.loads((shipped.WEIGHTS_DIR / shipped.MANIFEST).read_text())[de.NAME]
     assert evaluator.verified
     assert evaluator.weights_sha256 == manifest["sha256"] == EXTRACTORS.get(de.NAME).weights_sha256
-    assert (de.WEIGHTS_DIR / de.FILENAME).stat().st_size < 1_000_000
+    assert (shipped.WEIGHTS_DIR / de.FILENAME).stat().st_size < 1_000_000
     assert EXTRACTORS.get(de.NAME).availability() == (True, "")
 
 
@@ -63,7 +64,7 @@ def test_batch_size_independent(evaluator, digits_test, outputs):
 
 
 def test_tampered_copy_is_refused(tmp_path):
-    data = bytearray((de.WEIGHTS_DIR / de.FILENAME).read_bytes())
+    data = bytearray((shipped.WEIGHTS_DIR / de.FILENAME).read_bytes())
     data[-1] ^= 0x01  # one bit in the last weight
     bad = tmp_path / de.FILENAME
     bad.write_bytes(bytes(data))
@@ -81,9 +82,9 @@ def test_weights_dir_without_the_file_uses_the_shipped_one(tmp_path, monkeypatch
     inception_only.mkdir()
     monkeypatch.setenv(W.ENV_VAR, str(tmp_path))
     (tmp_path / de.FILENAME).write_bytes(b"not it")
-    spec, shipped = EXTRACTORS.get(de.NAME), (de.WEIGHTS_DIR / de.FILENAME, True)
-    assert spec.resolve() == shipped
-    assert spec.resolve(weights_path=inception_only) == shipped
+    spec, shipped_file = EXTRACTORS.get(de.NAME), (shipped.WEIGHTS_DIR / de.FILENAME, True)
+    assert spec.resolve() == shipped_file
+    assert spec.resolve(weights_path=inception_only) == shipped_file
 
 
 def test_wrong_input_is_refused(evaluator, digits_test):
@@ -106,7 +107,7 @@ def test_fit_is_deterministic(digits_test):
 
 
 def test_training_writes_weights_and_manifest(tmp_path):
-    (tmp_path / de.MANIFEST).write_text(json.dumps({"other-evaluator": {"sha256": "x"}}))
+    (tmp_path / shipped.MANIFEST).write_text(json.dumps({"other-evaluator": {"sha256": "x"}}))
     rng_before = torch.get_rng_state()
     threads = torch.get_num_threads()
     lines = []
@@ -114,7 +115,7 @@ def test_training_writes_weights_and_manifest(tmp_path):
     assert len(lines) == 2  # one per epoch, one for the files written
     # The caller's RNG and thread count are left as they were.
     assert torch.equal(torch.get_rng_state(), rng_before) and torch.get_num_threads() == threads
-    manifest = json.loads((tmp_path / de.MANIFEST).read_text())
+    manifest = json.loads((tmp_path / shipped.MANIFEST).read_text())
     assert manifest["other-evaluator"] == {"sha256": "x"}  # other entries kept
     assert manifest[de.NAME] == entry and entry["recipe"]["seed"] == 3 and entry["recipe"]["epochs"] == 1
     assert W.sha256_file(tmp_path / de.FILENAME) == entry["sha256"]

@@ -10,10 +10,14 @@ pieces (torchvision, pytorch-fid) are imported when a network is built.
 """
 
 from gbench.features.base import Extractor, ExtractorSpec, WeightsInfo
+from gbench.features.shipped import EvaluatorSpec, LoadedEvaluator
 from gbench.features.weights import resolve_weights
 from gbench.registry import Registry
 
 EXTRACTORS: Registry[ExtractorSpec] = Registry("extractor")
+# The domain evaluators gbench trains and ships (`gbench evaluators train`); those that
+# give features for FID/KID/PR are also extractors.
+EVALUATORS: Registry[EvaluatorSpec] = Registry("evaluator")
 
 
 def _register_builtin() -> None:
@@ -21,10 +25,13 @@ def _register_builtin() -> None:
 
     for module in (inception, digits_evaluator):
         EXTRACTORS.register(module.SPEC.name, module.SPEC)
+    for module in (digits_evaluator,):
+        EVALUATORS.register(module.EVALUATOR.name, module.EVALUATOR)
 
 
 _register_builtin()
 
 from gbench.features.digits_evaluator import train_digits_evaluator  # noqa: E402  (the CLI's `evaluators train digits`)
 
-__all__ = ["EXTRACTORS", "Extractor", "ExtractorSpec", "WeightsInfo", "resolve_weights", "train_digits_evaluator"]
+__all__ = ["EVALUATORS", "EXTRACTORS", "EvaluatorSpec", "Extractor", "ExtractorSpec", "LoadedEvaluator", "WeightsInfo",
+           "resolve_weights", "train_digits_evaluator"]

@@ -31,10 +31,7 @@ verifies the digest, so a tampered or stale file is refused.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -43,16 +40,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gbench.errors import GbenchError
-from gbench.features.base import ExtractorSpec, WeightsInfo
-from gbench.features.weights import sha256_file
+from gbench.features.base import ExtractorSpec
+from gbench.features.shipped import EvaluatorSpec, save_evaluator, seeded_training
 from gbench.images import uint8_to_float
 
 NAME = "digits-evaluator"
 VERSION = "1"
 FILENAME = "digits-evaluator.safetensors"
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-MANIFEST = "manifest.json"
 FEATURE_DIM = 64
 NUM_CLASSES = 10
 
@@ -135,19 +129,6 @@ def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_s
     return correct / len(images)
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Write via ``write(tmp_path)`` to a temporary file beside ``path``, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; shipped files must be readable by all
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _fit(recipe: TrainRecipe, train, test, log: Callable[[str], None] | None) -> DigitsEvaluator:
     """The training loop (global RNG already seeded: it drives init and dropout)."""
     gen = torch.Generator().manual_seed(recipe.seed)  # batch order and augmentation
@@ -196,40 +177,12 @@ def train_digits_evaluator(out_dir: str | Path, seed: int = 0, epochs: int = 30,
     Both files are written atomically (temporary file + ``os.replace``).
     """
     from gbench.data import digits
-    from safetensors.torch import save_file
 
     recipe = TrainRecipe(seed=seed, epochs=epochs)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     train, test = digits.load("train"), digits.load("test")
-
-    # One thread: float32 sums then have a fixed order whatever the machine's
-    # core count (bitwise-reproducible weights), and for a network this small
-    # one thread is as fast as several, much faster when the cores are shared.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        # Fork the global RNG: initialization and dropout draw from it, and the
-        # caller's random state must not change because we trained a model.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = _fit(recipe, train, test, log)
-    finally:
-        torch.set_num_threads(threads)
-
-    state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
-    weights_path = out_dir / FILENAME
-    # One metadata key only: safetensors writes metadata in hash-map order, so
-    # with several keys the bytes (and the sha256) would change run to run.
-    _atomic_write(weights_path, lambda tmp: save_file(state, tmp, metadata={"gbench": f"{NAME} v{VERSION}"}))
-
-    entry = {
-        "name": NAME,
-        "version": VERSION,
-        "file": FILENAME,
-        "sha256": sha256_file(weights_path),
-        "bytes": weights_path.stat().st_size,
-        "num_params": sum(p.numel() for p in net.parameters()),
+    with seeded_training(seed):
+        net = _fit(recipe, train, test, log)
+    entry = save_evaluator(out_dir, NAME, VERSION, FILENAME, net, {
         "feature_dim": FEATURE_DIM,
         "num_logits": NUM_CLASSES,
         "train_accuracy": accuracy(net, train.images, train.labels),
@@ -239,16 +192,10 @@ def train_digits_evaluator(out_dir: str | Path, seed: int = 0, epochs: int = 30,
                                     "loss": "cross-entropy", "dropout": 0.2,
                                     "augmentation": "random rotation, zoom, shift (bilinear)",
                                     "cpu_threads": 1},
-        "torch_version": torch.__version__,
         "command": f"gbench evaluators train digits --seed {seed} --epochs {epochs}",
-    }
-    manifest_path = out_dir / MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    manifest[NAME] = entry
-    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-    _atomic_write(manifest_path, lambda tmp: Path(tmp).write_text(text))
+    })
     if log is not None:
-        log(f"wrote {weights_path} ({entry['bytes']} bytes, sha256 {entry['sha256']}), "
+        log(f"wrote {Path(out_dir) / FILENAME} ({entry['bytes']} bytes, sha256 {entry['sha256']}), "
             f"test accuracy {entry['test_accuracy']:.4f}")
     return entry
 
@@ -256,15 +203,17 @@ def train_digits_evaluator(out_dir: str | Path, seed: int = 0, epochs: int = 30,
 # --------------------------------------------------------------------------- registration
 
 
-def _weights() -> WeightsInfo:
-    """The shipped file and its digest from the shipped manifest (read on demand)."""
-    hint = "reinstall gbench, or retrain it with `gbench evaluators train digits`"
-    manifest_path = WEIGHTS_DIR / MANIFEST
-    try:
-        sha = json.loads(manifest_path.read_text())[NAME]["sha256"]
-    except (OSError, ValueError, KeyError):
-        raise GbenchError(f"{NAME}: no sha256 for it in {manifest_path}: {hint}") from None
-    return WeightsInfo(filename=FILENAME, sha256=sha, url=None, default_path=WEIGHTS_DIR / FILENAME, hint=hint)
+EVALUATOR = EvaluatorSpec(
+    name=NAME,
+    version=VERSION,
+    group="digits",
+    description="digits classifier (10 classes); its 64-d pooled features are the digits FID/KID/PR space",
+    filename=FILENAME,
+    build=DigitsEvaluator,
+    train=lambda out_dir, seed=0, epochs=None, log=print: train_digits_evaluator(
+        out_dir, seed=seed, log=log, **({} if epochs is None else {"epochs": epochs})),
+    quality=lambda entry: f"test accuracy {entry['test_accuracy']:.3f}",
+)
 
 
 SPEC = ExtractorSpec(
@@ -278,5 +227,5 @@ SPEC = ExtractorSpec(
     channels=1,
     image_size=(32, 32),
     build=DigitsEvaluator,
-    weights=_weights,
+    weights=EVALUATOR.weights,
 )
