@@ -21,6 +21,8 @@ from gbench.metrics.stats import FeatureStats
 
 BATCH_SIZE = 128
 PROFILE_EXTRACTORS = {"embedded": "digits-evaluator", "paper": "inception-v3-fid"}
+# Embedded datasets with their own shipped evaluator (the profile's default covers the rest).
+DATASET_EXTRACTORS = {"digits": "digits-evaluator", "scenes": "scenes-evaluator"}
 
 
 def sample_metrics() -> tuple[str, ...]:
@@ -89,12 +91,21 @@ def records_for(ctx, model: str, dataset: str, scores: dict[str, Score], *, vari
                        **fields) for metric, s in scores.items()]
 
 
-def load_profile_extractor(ctx):
-    """The run's extractor (``--extractor``, else the profile's), loaded on the run's device;
+def profile_extractor_name(ctx, dataset: str | None = None) -> str:
+    """``--extractor``, else the dataset's shipped evaluator (embedded profile), else the profile's."""
+    if ctx.extractor:
+        return ctx.extractor
+    if ctx.profile == "embedded" and dataset in DATASET_EXTRACTORS:
+        return DATASET_EXTRACTORS[dataset]
+    return PROFILE_EXTRACTORS[ctx.profile]
+
+
+def load_profile_extractor(ctx, dataset: str | None = None):
+    """The run's extractor for ``dataset`` (:func:`profile_extractor_name`), loaded on the run's device;
     or, when its weights do not resolve, None after emitting a record that says which file is missing."""
     from gbench.features import EXTRACTORS
 
-    name = ctx.extractor or PROFILE_EXTRACTORS[ctx.profile]
+    name = profile_extractor_name(ctx, dataset)
     spec = EXTRACTORS.get(name)
     # --weights DIR is for third-party files; a shipped evaluator keeps its own file
     weights = ctx.weights if spec.profile == "paper" else None
@@ -102,5 +113,33 @@ def load_profile_extractor(ctx):
         return spec.load(device=ctx.device, weights_path=weights, allow_download=ctx.download,
                          allow_unverified=ctx.allow_unverified, channels_last=ctx.device.type == "cuda")
     except GbenchError as e:
-        ctx.emit([ctx.record("all", "-", "all", None, reason=f"unavailable: extractor {name}: {e}")])
+        ctx.emit([ctx.record("all", dataset or "-", "all", None, reason=f"unavailable: extractor {name}: {e}")])
         return None
+
+
+def conditioned_records(ctx, model: str, dataset: str, inputs, t0: float) -> list:
+    """Records of every registered ``conditioned`` metric whose condition ``inputs`` (a
+    :class:`gbench.metrics.conditioned.ConditionedInputs`) holds, in registry order.
+
+    An evaluator whose weights do not load gives that metric an 'unavailable'
+    record naming the file, and the others still run.
+    """
+    import time
+
+    from gbench.metrics.conditioned import EVALUATOR_OF, MissingCondition
+
+    out = []
+    for name, spec in METRICS.items():
+        if spec.consumes != "conditioned":
+            continue
+        try:
+            s = spec.compute(inputs)
+        except MissingCondition:  # e.g. layout mIoU of caption-conditioned samples: not in this table
+            continue
+        except GbenchError as e:
+            out.append(ctx.record(model, dataset, name, None, reason=f"unavailable: {e}"))
+            continue
+        out.append(ctx.record(model, dataset, name, s.value, std=s.std, protocol=dict(s.protocol),
+                              n_fake=len(inputs.images), extractor=inputs.memo.get(EVALUATOR_OF[name]),
+                              wall_seconds=time.perf_counter() - t0))
+    return out

@@ -173,15 +173,21 @@ CLASSES = tuple(f"{c} {s}" for s in SHAPES for c in COLOURS)  # label = shape ·
 
 
 def relation(f: SceneFactors, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
-    """Where object slot ``a`` is relative to slot ``b``: "left", "right", "above" or "below".
-
-    The dominant axis of the centre displacement decides: with dx = x_b − x_a and
-    dy = y_b − y_a, |dx| ≥ |dy| gives "left" (dx > 0) or "right", otherwise "above"
-    (dy > 0, y grows downwards) or "below". Returns a str array (N,).
-    """
+    """Where object slot ``a`` is relative to slot ``b``: "left", "right", "above" or "below"
+    (:func:`relation_of` their centres). Returns a str array (N,)."""
     rows = np.arange(len(f))
-    dx = f.x[rows, b] - f.x[rows, a]
-    dy = f.y[rows, b] - f.y[rows, a]
+    return relation_of(f.x[rows, a], f.y[rows, a], f.x[rows, b], f.y[rows, b])
+
+
+def relation_of(xa, ya, xb, yb) -> np.ndarray:
+    """Where centre a is relative to centre b (arrays broadcast; x right, y down).
+
+    The dominant axis of the displacement decides: with dx = x_b − x_a and
+    dy = y_b − y_a, |dx| ≥ |dy| gives "left" (dx > 0) or "right", otherwise "above"
+    (dy > 0, y grows downwards) or "below". Returns a str array.
+    """
+    dx = np.asarray(xb, dtype=np.float64) - np.asarray(xa, dtype=np.float64)
+    dy = np.asarray(yb, dtype=np.float64) - np.asarray(ya, dtype=np.float64)
     return np.where(np.abs(dx) >= np.abs(dy), np.where(dx > 0, "left", "right"), np.where(dy > 0, "above", "below"))
 
 

@@ -4,11 +4,13 @@ this package registers them all).
 
 Generation: Fréchet distance (FID), Inception Score, KID, precision/recall,
 density/coverage. Super-resolution: PSNR, SSIM, the HF energy ratio.
-Disentanglement: MIG, SAP, DCI, FactorVAE score. (``imresize`` is
+Disentanglement: MIG, SAP, DCI, FactorVAE score. Conditional samples on
+`scenes`: caption consistency, layout mIoU, R-precision. (``imresize`` is
 re-exported from :mod:`gbench.transforms`.)
 """
 
 from gbench.metrics import fid, sharpness  # noqa: F401  (register "fid" and "hf_ratio")
+from gbench.metrics import conditioned  # noqa: F401  (register the scene metrics, after the sample metrics)
 from gbench.metrics.disentanglement import dci, factorvae_score, mig, sap
 from gbench.metrics.frechet import FrechetReference, frechet_distance
 from gbench.metrics.inception_score import inception_score

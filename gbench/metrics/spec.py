@@ -20,6 +20,10 @@ What a metric consumes (``consumes``):
   their std): PSNR, SSIM, the HF energy ratio; LPIPS (which needs a loaded
   network, so its suite scores it);
 * ``codes`` — latent codes with the true factors: MIG, SAP, DCI, FactorVAE;
+* ``conditioned`` — samples with the condition each was generated from
+  (:class:`gbench.metrics.conditioned.ConditionedInputs`: captions, label maps)
+  and the shipped `scenes` evaluator that reads them: caption consistency,
+  layout mIoU, R-precision;
 * ``run`` — a quantity a suite measures with its own procedure (an ELBO, a
   probe accuracy, a rank correlation); no ``compute`` here.
 
@@ -37,7 +41,7 @@ import torch
 
 from gbench.registry import Registry
 
-CONSUMES = ("features", "logits", "pairs", "codes", "run")
+CONSUMES = ("features", "logits", "pairs", "codes", "conditioned", "run")
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ class MetricSpec:
         consumes: one of CONSUMES.
         compute: ``compute(inputs) -> Score`` — ``features``/``logits``: a
             :class:`FeatureInputs`; ``pairs``: a list of (restored, reference)
-            uint8 tensors — or None (``run`` metrics, and those whose
+            uint8 tensors; ``conditioned``: a ``ConditionedInputs`` — or None (``run`` metrics, and those whose
             inputs need a loaded network or a suite's procedure).
         protocol: the parameters the metric is computed with, by name.
         group: a CLI name that selects this metric with others (``pr``).
