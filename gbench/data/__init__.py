@@ -7,9 +7,9 @@ DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 
 def _register_builtin() -> None:
-    from gbench.data import digits, dsprites, natural, paper, scenes
+    from gbench.data import digits, dsprites, natural, paper, paper_scenes, scenes
 
-    for spec in (digits.SPEC, natural.SPEC, dsprites.SPEC, scenes.SPEC, *paper.SPECS):
+    for spec in (digits.SPEC, natural.SPEC, dsprites.SPEC, scenes.SPEC, *paper.SPECS, *paper_scenes.SPECS):
         DATASETS.register(spec.name, spec)
 
 
