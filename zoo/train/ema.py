@@ -26,10 +26,12 @@ class EMA:
         self._averaged = {k for k, _ in module.named_parameters()}
 
     @torch.no_grad()
-    def update(self) -> None:
+    def update(self, decay: float | None = None) -> None:
+        """One averaging step with ``decay`` (default: the constructor's; 0 copies the live weights)."""
+        decay = self.decay if decay is None else decay
         for k, v in self.module.state_dict().items():
             if k in self._averaged and v.is_floating_point():
-                self.shadow[k].lerp_(v, 1.0 - self.decay)
+                self.shadow[k].lerp_(v, 1.0 - decay)
             else:
                 self.shadow[k].copy_(v)
 

@@ -11,7 +11,13 @@ per phase; the trainer runs Goodfellow et al. 2014, Algorithm 1, generalized:
                 Adam step on the phase's parameters only
 
 A GAN has phases "d" (k updates) and "g"; a VAE one phase; IcGAN "d", "g"
-for its first iterations, then "enc_z", "enc_y". Losses, sample grids and
+for its first iterations, then "enc_z", "enc_y". A phase may run only every
+k-th iteration and step another phase's optimizer (lazy R1 on D), and scale
+its learning rate by a schedule of the step; a model with ``on_step(step)``
+is told the iteration before its phases run (ProGAN's growth and fade-in);
+the EMA of G may start late and ramp up (``TrainConfig.ema_start``,
+``ema_rampup``). Every schedule is a function of the step alone, so resuming
+follows it exactly. Losses, sample grids and
 checkpoints are written to ``run_dir``:
 
     run_dir/checkpoint.safetensors   model, EMA, optimizers, RNG states, history
@@ -103,9 +109,14 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
 
     model.to(device)
     phases: list[Phase] = model.phases(tc)
-    optimizers = {p.name: torch.optim.Adam(p.parameters(), lr=p.lr, betas=p.betas) for p in phases}
+    owners = {p.name: p for p in phases if p.optimizer is None}
+    for p in phases:
+        if p.optimizer_name not in owners:
+            raise ValueError(f"phase {p.name!r} shares the optimizer of {p.optimizer!r}, which is not a phase "
+                             f"with its own optimizer ({', '.join(owners)})")
+    optimizers = {n: torch.optim.Adam(p.parameters(), lr=p.lr, betas=p.betas) for n, p in owners.items()}
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tc.amp) if device.type == "cuda" else None
-    scalers = {p.name: torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16) for p in phases}
+    scalers = {n: torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16) for n in owners}
     if tc.ema_decay > 0 and model.ema_module is None:
         raise ValueError(f"{type(model).__name__} has no generator to average: set ema_decay=0")
     sampler = BatchSampler(len(images), tc.batch_size, seed)
@@ -148,12 +159,18 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
         t0 = time.perf_counter()
         while step < tc.steps:
             latest: dict[str, torch.Tensor] = {}
+            if hasattr(model, "on_step"):  # a schedule that is a function of the step (ProGAN's growth)
+                model.on_step(step)
             for phase in phases:
                 if not phase.active(step):
                     continue
                 for q in model.parameters():  # no grads for the other networks: faster, and no mixing
                     q.requires_grad_(id(q) in trainable[phase.name])
-                opt, scaler = optimizers[phase.name], scalers[phase.name]
+                opt, scaler = optimizers[phase.optimizer_name], scalers[phase.optimizer_name]
+                if phase.lr_schedule is not None:
+                    owner = owners[phase.optimizer_name]
+                    for group in opt.param_groups:
+                        group["lr"] = owner.lr * phase.lr_schedule(step)
                 for _ in range(phase.updates):
                     x, y = batches(batch_counter)
                     batch_counter += 1
@@ -168,7 +185,7 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
             for q in model.parameters():
                 q.requires_grad_(True)
             if ema is not None:
-                ema.update()
+                ema.update(tc.ema_decay_at(step))
             step += 1
             bar.update(1)
 
