@@ -2,11 +2,13 @@
 does not copy them."""
 
 from zoo.layers.conditioning import check_labels, concat_label_maps, concat_one_hot, one_hot
+from zoo.layers.equalized import EqualizedConv2d, EqualizedLinear, MinibatchStddev, PixelNorm
 from zoo.layers.conv import ConvDecoder, ConvEncoder, down_block, num_doublings, up_block
 from zoo.layers.init import dcgan_init_
 from zoo.layers.mlp import MLP
 
 __all__ = [
     "MLP", "ConvDecoder", "ConvEncoder", "up_block", "down_block", "num_doublings",
+    "EqualizedLinear", "EqualizedConv2d", "PixelNorm", "MinibatchStddev",
     "one_hot", "concat_one_hot", "concat_label_maps", "check_labels", "dcgan_init_",
 ]

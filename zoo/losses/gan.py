@@ -51,10 +51,22 @@ def g_loss_hinge(fake_logits: torch.Tensor) -> torch.Tensor:
     return -fake_logits.float().mean()
 
 
+def d_loss_wasserstein(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """WGAN critic loss (Arjovsky et al. 2017; Gulrajani et al. 2017, Eq. 3 without the penalty):
+    E[D(G(z))] − E[D(x)]; the scores are unbounded critic outputs, not logits."""
+    return fake_scores.float().mean() - real_scores.float().mean()
+
+
+def g_loss_wasserstein(fake_scores: torch.Tensor) -> torch.Tensor:
+    """WGAN generator loss: E[−D(G(z))]."""
+    return -fake_scores.float().mean()
+
+
 GAN_LOSSES: dict[str, tuple[Callable, Callable]] = {
     "minimax": (d_loss_bce, g_loss_minimax),
     "non-saturating": (d_loss_bce, g_loss_nonsaturating),
     "hinge": (d_loss_hinge, g_loss_hinge),
+    "wasserstein": (d_loss_wasserstein, g_loss_wasserstein),
 }
 
 
