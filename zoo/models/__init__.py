@@ -12,6 +12,7 @@ Adding a model is one new file (config, networks, a ``PRESETS`` table,
 
 from zoo.models import btcvae, cgan, dcgan, gan, icgan, srgan, srresnet, vae
 from zoo.models import progan
+from zoo.models import sagan
 from zoo.models.base import FAMILIES, NEEDS, PRESET_NAMES, GenerativeModel, ModelSpec
 from zoo.registry import Registry
 
@@ -29,5 +30,6 @@ MODELS.register("beta-tcvae", btcvae.BETA_TCVAE_SPEC)
 MODELS.register("srresnet", srresnet.SPEC)
 MODELS.register("srgan", srgan.SPEC)
 MODELS.register("progan", progan.SPEC)
+MODELS.register("sagan", sagan.SPEC)
 
 __all__ = ["MODELS", "ModelSpec", "GenerativeModel", "PRESET_NAMES", "FAMILIES", "NEEDS"]

@@ -1,0 +1,162 @@
+"""SAGAN and BigGAN (zoo.models.sagan / biggan) and their layers: training and
+sampling at smoke, exact resume with spectral-norm vectors, self-attention,
+spectral norm, every switch off."""
+
+import dataclasses
+
+import pytest
+import torch
+from torch.nn.utils import parametrize
+
+from zoo.layers.attention import SelfAttention
+from zoo.layers.spectral import raw_weight
+from zoo.models import MODELS
+from zoo.train import LOG, init_weights, train
+
+
+def _data(shape, n=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, *shape, generator=g) * 2 - 1, torch.randint(0, 10, (n,), generator=g)
+
+
+def _config(name, shape=(1, 32, 32), train_changes=None, **changes):
+    config = MODELS.get(name).make_config("smoke", shape, 10)
+    if train_changes:
+        changes["train"] = dataclasses.replace(config.train, **train_changes)
+    return dataclasses.replace(config, **changes)
+
+
+def _labels(name, n):
+    return torch.arange(n) % 10 if MODELS.get(name).conditional else None
+
+
+class Killed(Exception):
+    pass
+
+
+def _kill_after(model, calls):
+    """Make model.loss raise on its ``calls``-th call, as if the process died there."""
+    real, count = model.loss, [0]
+
+    def loss(*args):
+        count[0] += 1
+        if count[0] == calls:
+            raise Killed
+        return real(*args)
+
+    model.loss = loss
+
+
+def _train_and_sample(tmp_path, name, config):
+    images, labels = _data(config.image_shape)
+    model = MODELS.get(name).build(config)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    history = train(model, config, images, labels, tmp_path, "cpu", seed=0, progress=False)
+    assert history[-1]["step"] == config.train.steps
+    assert all(torch.isfinite(torch.tensor(v)) for h in history for v in h.values())
+    assert any(not torch.equal(v, before[k]) for k, v in model.state_dict().items() if "parametrizations" in k
+               or "linear" in k)
+    x = model.sample(5, generator=torch.Generator().manual_seed(1), labels=_labels(name, 5))
+    assert x.shape == (5, *config.image_shape) and x.dtype == torch.float32
+    assert x.min() >= -1 and x.max() <= 1 and x.std() > 0
+    return model, history
+
+
+@pytest.mark.parametrize("shape", [(1, 32, 32), (3, 64, 64)])
+def test_sagan_trains_and_samples(tmp_path, shape):
+    _train_and_sample(tmp_path, "sagan", _config("sagan", shape))
+
+
+@pytest.mark.parametrize("name", ["sagan"])
+def test_killed_run_resumes_to_identical_weights_and_power_iterates(tmp_path, name):
+    config = _config(name)
+    images, labels = _data(config.image_shape)
+    calls_per_step = config.train.k_d_steps + 1
+    straight = MODELS.get(name).build(config)
+    history = train(straight, config, images, labels, tmp_path / "a", "cpu", seed=3, progress=False)
+
+    torch.manual_seed(7)
+    victim = MODELS.get(name).build(config)
+    _kill_after(victim, calls=3 * calls_per_step + 1)  # dies in iteration 4, after the checkpoint at 2
+    with pytest.raises(Killed):
+        train(victim, config, images, labels, tmp_path / "b", "cpu", seed=3, progress=False)
+    assert len((tmp_path / "b" / LOG).read_text().splitlines()) == 3
+    torch.manual_seed(8)
+    resumed = MODELS.get(name).build(config)
+    assert train(resumed, config, images, labels, tmp_path / "b", "cpu", seed=3, progress=False) == history
+
+    a, b = straight.state_dict(), resumed.state_dict()
+    assert a.keys() == b.keys()
+    vectors = [k for k in a if k.endswith("._u") or k.endswith("._v")]
+    assert any(k.startswith("generator.") for k in vectors) and any(k.startswith("discriminator.") for k in vectors)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    start = init_weights(MODELS.get(name).build(config), 3).state_dict()
+    assert any(not torch.equal(start[k], a[k]) for k in vectors)  # power iteration moved u, v
+
+
+def test_self_attention_starts_as_the_identity_with_stochastic_rows():
+    torch.manual_seed(0)
+    layer = SelfAttention(16, spectral_norm=False)
+    x = torch.randn(2, 16, 5, 6)
+    assert float(layer.gamma) == 0.0 and torch.equal(layer(x), x)  # Eq. 3 with γ = 0
+    beta = layer.attention(x)
+    assert beta.shape == (2, 30, 30) and (beta >= 0).all()
+    assert torch.allclose(beta.sum(-1), torch.ones(2, 30), atol=1e-6)
+    # Eq. 1–2 by hand at one position j
+    f, g, h = (m(x).flatten(2)[0] for m in (layer.f, layer.g, layer.h))
+    j = 7
+    weights = torch.softmax(f.T @ g[:, j], 0)                         # β_j,i over i: s_ij = f(x_i)·g(x_j)
+    assert torch.allclose(beta[0, j], weights, atol=1e-6)
+    with torch.no_grad():
+        layer.gamma.fill_(0.5)
+    o = layer.v((h @ weights)[None, :, None, None]).flatten()
+    assert torch.allclose(layer(x)[0, :, j // 6, j % 6], x[0, :, j // 6, j % 6] + 0.5 * o, atol=1e-5)
+    layer.reset_parameters()
+    assert float(layer.gamma) == 0.0
+
+
+def test_spectral_norm_makes_the_largest_singular_value_one():
+    model = init_weights(MODELS.get("sagan").build(_config("sagan")), 0)
+    x = torch.rand(4, 1, 32, 32) * 2 - 1
+    for _ in range(3):  # a few power iterations in training mode
+        model.discriminator(x)
+    layers = [m for m in model.discriminator.modules() if parametrize.is_parametrized(m, "weight")]
+    assert len(layers) > 5
+    model.eval()
+    for m in layers:
+        w = m.weight.flatten(1)
+        assert abs(float(torch.linalg.matrix_norm(w, 2)) - 1) < 0.02
+        raw = torch.linalg.matrix_norm(raw_weight(m).detach().flatten(1), 2)
+        assert torch.allclose(w, raw_weight(m).detach().flatten(1) / raw, rtol=0.02, atol=1e-4)
+
+
+def test_sagan_ttur_learning_rates_and_hinge_loss():
+    config = _config("sagan")
+    model = MODELS.get("sagan").build(config)
+    lrs = {p.name: p.lr for p in model.phases(config.train)}
+    assert lrs == {"d": 4e-4, "g": 1e-4} and config.train.betas == (0.0, 0.9) and config.loss == "hinge"
+    off = MODELS.get("sagan").build(dataclasses.replace(config, ttur=False))
+    assert {p.name: p.lr for p in off.phases(config.train)} == {"d": 2e-4, "g": 2e-4}
+
+
+@pytest.mark.parametrize("switch", ["self_attention", "spectral_norm_g", "spectral_norm_d", "ttur"])
+def test_each_sagan_switch_off_builds_and_trains(tmp_path, switch):
+    config = _config("sagan", train_changes={"steps": 2}, **{switch: False})
+    model, _ = _train_and_sample(tmp_path, "sagan", config)
+    g, d = model.generator, model.discriminator
+    assert any(isinstance(m, SelfAttention) for m in model.modules()) == (switch != "self_attention")
+    assert any(parametrize.is_parametrized(m) for m in g.modules()) == (switch != "spectral_norm_g")
+    assert any(parametrize.is_parametrized(m) for m in d.modules()) == (switch != "spectral_norm_d")
+
+
+def test_sagan_other_loss_and_attention_placement():
+    config = _config("sagan", (3, 64, 64), loss="non-saturating", attention_resolution=16)
+    model = MODELS.get("sagan").build(config)
+    seen = []
+    for layer in (model.generator.trunk.attention, model.discriminator.attention):
+        layer.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[2:])))
+    loss, _ = model.loss("d", _data((3, 64, 64), n=2), torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss) and seen == [(16, 16), (16, 16), (16, 16)]  # G once, D on real and fake
+    with pytest.raises(ValueError, match="attention_resolution"):
+        dataclasses.replace(config, attention_resolution=64)
