@@ -202,3 +202,108 @@ def test_progan_every_switch_off_builds_and_trains(tmp_path, switch):
         assert all(m.weight_scale == 1 for m in model.modules() if isinstance(m, (EqualizedConv2d, EqualizedLinear)))
     if switch != "minibatch_stddev":
         assert MinibatchStddev in kinds
+
+
+# --- StyleGAN ---------------------------------------------------------------------------------
+
+def _stylegan(shape=(1, 32, 32), **changes):
+    spec, config = _config("stylegan", shape, **changes)
+    torch.manual_seed(0)
+    return spec.build(config)
+
+
+def _fixed_noise(model, n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(1, 1, r, r, generator=g).expand(n, -1, -1, -1) for r in model.generator.synthesis.resolutions]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_stylegan_trains_and_samples(tmp_path, shape):
+    model, history = _train_and_sample(tmp_path, "stylegan", shape)
+    assert model.generator.w_avg.abs().sum() > 0  # w̄ tracked during training
+    assert {type(m).__name__ for m in model.generator.mapping} >= {"PixelNorm", "EqualizedLinear"}
+    assert all(m.lr_mul == 0.01 for m in model.generator.mapping if isinstance(m, EqualizedLinear))
+    assert len(model.generator.synthesis.layers) == 2 * (int(math.log2(shape[1])) - 1)
+
+
+def test_stylegan_truncation_in_w():
+    model = _stylegan()
+    model.generator.w_avg.copy_(torch.randn(model.config.w_dim))
+    z = torch.randn(4, model.config.latent_dim)
+    noise = _fixed_noise(model, 4)
+    with torch.no_grad():
+        w = model.mapping(z)
+        avg_image = model.synthesis(model.generator.w_avg.expand(4, -1), noise)
+        assert torch.allclose(model.synthesis(model.truncate(w, 0.0), noise), avg_image, atol=1e-6)
+        assert not torch.allclose(model.synthesis(w, noise), avg_image, atol=1e-3)
+        assert torch.equal(model.truncate(w, 1.0), w)
+        assert torch.allclose(model.truncate(w, 0.5), (w + model.generator.w_avg) / 2, atol=1e-6)
+        ws = w[:, None].expand(-1, model.num_layers, -1)
+        cut = model.truncate(ws, 0.0, cutoff=3)
+        assert torch.allclose(cut[:, :3], model.generator.w_avg.expand(4, 3, -1)) and torch.equal(cut[:, 3:], ws[:, 3:])
+    # ψ = 1 at sampling time is the untruncated generator, with the same z and noise draws.
+    assert torch.equal(model.sample(3, torch.Generator().manual_seed(5), psi=1.0),
+                       model.sample(3, torch.Generator().manual_seed(5)))
+    assert not torch.equal(model.sample(3, torch.Generator().manual_seed(5), psi=0.5),
+                           model.sample(3, torch.Generator().manual_seed(5)))
+    with pytest.raises(ValueError, match="truncation=False"):
+        _stylegan(truncation=False).sample(2, psi=0.7)
+
+
+def test_stylegan_style_mixing_regularization_and_grid():
+    from zoo.models.stylegan import style_mixing_grid
+
+    model = _stylegan(mixing_prob=1.0)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for _ in range(5):
+            ws = model._training_ws(4, torch.device("cpu"), g)
+            changes = [i for i in range(1, model.num_layers) if not torch.equal(ws[:, i], ws[:, i - 1])]
+            assert len(changes) == 1 and 1 <= changes[0] < model.num_layers  # one crossover point
+        plain = _stylegan(style_mixing=False)._training_ws(4, torch.device("cpu"), g)
+        assert all(torch.equal(plain[:, i], plain[:, 0]) for i in range(plain.shape[1]))
+
+    grid = style_mixing_grid(model, rows=2, cols=3, crossover="coarse", generator=torch.Generator().manual_seed(1))
+    assert grid.shape == (12, 1, 32, 32) and grid.min() >= -1 and grid.max() <= 1
+    assert torch.equal(grid[0], torch.ones(1, 32, 32))
+    every = style_mixing_grid(model, 2, 3, (0, model.num_layers), torch.Generator().manual_seed(1))
+    assert torch.allclose(every[5:8], every[1:4], atol=1e-4) and torch.allclose(every[9:12], every[1:4], atol=1e-4)
+    none = style_mixing_grid(model, 2, 3, (0, 0), torch.Generator().manual_seed(1))
+    assert torch.allclose(none[5:8], none[4:5].expand(3, -1, -1, -1), atol=1e-4)  # row = source A
+    assert torch.equal(every[:5], grid[:5])  # same sources and noise whatever the crossover
+    with pytest.raises(ValueError, match="no fine layers"):
+        style_mixing_grid(model, 1, 1, "fine")
+
+
+def test_stylegan_lazy_r1_runs_every_16_d_steps_with_ds_optimizer(tmp_path):
+    spec, config = _config("stylegan", r1_every=16, train_changes=dict(steps=17, log_every=1, checkpoint_every=0))
+    model = spec.build(config)
+    (r1,) = [p for p in model.phases(config.train) if p.name == "r1"]
+    assert r1.every == 16 and r1.optimizer == "d" and r1.modules == (model.discriminator,)
+    history = train(model, config, _data(), None, tmp_path, "cpu", seed=0, progress=False)
+    assert [h["step"] for h in history if "r1/loss" in h] == [1, 17]
+    for h in (history[0], history[-1]):  # the lazy loss stands for 16 steps of (γ/2)·R1
+        assert h["r1/loss"] == pytest.approx(0.5 * 10.0 * 16 * h["r1/r1"], rel=1e-5)
+
+
+@pytest.mark.parametrize("switch", ["style_mixing", "noise_inputs", "truncation", "r1", "mapping_layers",
+                                    "minibatch_stddev", "ema"])
+def test_stylegan_every_switch_off_builds_and_trains(tmp_path, switch):
+    changes = {"style_mixing": {"style_mixing": False}, "noise_inputs": {"noise_inputs": False},
+               "truncation": {"truncation": False}, "r1": {"r1_gamma": 0.0}, "mapping_layers": {"mapping_layers": 1},
+               "minibatch_stddev": {"minibatch_stddev": False},
+               "ema": {"train_changes": {"ema_decay": 0.0}}}[switch]
+    model, history = _train_and_sample(tmp_path, "stylegan", (3, 32, 32), **changes)
+    names = {n for n, _ in model.named_parameters()}
+    if switch == "noise_inputs":
+        assert not any("noise_strength" in n for n in names)
+    else:
+        assert any("noise_strength" in n for n in names)
+    if switch == "truncation":
+        assert model.generator.w_avg.abs().sum() == 0
+    if switch == "r1":
+        assert [p.name for p in model.phases(model.config.train)] == ["d", "g"] and "r1/loss" not in history[0]
+    if switch == "mapping_layers":
+        assert sum(isinstance(m, EqualizedLinear) for m in model.generator.mapping) == 1
+    if switch == "minibatch_stddev":
+        assert not any(isinstance(m, MinibatchStddev) for m in model.modules())

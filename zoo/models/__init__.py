@@ -11,7 +11,7 @@ Adding a model is one new file (config, networks, a ``PRESETS`` table,
 """
 
 from zoo.models import btcvae, cgan, dcgan, gan, icgan, srgan, srresnet, vae
-from zoo.models import progan
+from zoo.models import progan, stylegan
 from zoo.models import sagan
 from zoo.models.base import FAMILIES, NEEDS, PRESET_NAMES, GenerativeModel, ModelSpec
 from zoo.registry import Registry
@@ -30,6 +30,7 @@ MODELS.register("beta-tcvae", btcvae.BETA_TCVAE_SPEC)
 MODELS.register("srresnet", srresnet.SPEC)
 MODELS.register("srgan", srgan.SPEC)
 MODELS.register("progan", progan.SPEC)
+MODELS.register("stylegan", stylegan.SPEC)
 MODELS.register("sagan", sagan.SPEC)
 
 __all__ = ["MODELS", "ModelSpec", "GenerativeModel", "PRESET_NAMES", "FAMILIES", "NEEDS"]
