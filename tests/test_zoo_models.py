@@ -16,7 +16,7 @@ from zoo.train import train
 
 NAMES = ["gan", "dcgan", "vae", "cvae", "beta-vae", "cgan", "icgan", "burgess-vae", "burgess-beta-vae", "beta-tcvae"]
 NAMES += ["progan", "stylegan"]  # Zoo II: more in tests/test_zoo_progan_stylegan.py
-NAMES += ["sagan"]  # more in tests/test_zoo_sagan_biggan.py
+NAMES += ["sagan", "biggan"]  # more in tests/test_zoo_sagan_biggan.py
 SR_NAMES = ["srresnet", "srgan"]  # trained on HR patches: tests/test_zoo_sr.py
 
 

@@ -1,8 +1,10 @@
 """SAGAN and BigGAN (zoo.models.sagan / biggan) and their layers: training and
-sampling at smoke, exact resume with spectral-norm vectors, self-attention,
-spectral norm, every switch off."""
+sampling at smoke, exact resume with spectral-norm vectors and EMA, self-attention,
+spectral norm, orthogonal regularization, projection D, truncation, k D steps,
+every switch off."""
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -10,7 +12,10 @@ from torch.nn.utils import parametrize
 
 from zoo.layers.attention import SelfAttention
 from zoo.layers.spectral import raw_weight
+from zoo.losses.orthogonal import orthogonal_penalty, orthogonal_regularization
 from zoo.models import MODELS
+from zoo.models.base import GenerativeModel
+from zoo.models.biggan import truncated_randn
 from zoo.train import LOG, init_weights, train
 
 
@@ -67,7 +72,15 @@ def test_sagan_trains_and_samples(tmp_path, shape):
     _train_and_sample(tmp_path, "sagan", _config("sagan", shape))
 
 
-@pytest.mark.parametrize("name", ["sagan"])
+@pytest.mark.parametrize("shape", [(1, 32, 32), (3, 64, 64)])
+def test_biggan_trains_and_samples_classes(tmp_path, shape):
+    model, history = _train_and_sample(tmp_path, "biggan", _config("biggan", shape))
+    assert all("g/ortho" in h and h["g/ortho"] > 0 for h in history)
+    a, b = (model.sample(3, generator=torch.Generator().manual_seed(1), labels=torch.full((3,), k)) for k in (0, 1))
+    assert not torch.allclose(a, b)  # the class changes the image for the same z
+
+
+@pytest.mark.parametrize("name", ["sagan", "biggan"])  # biggan: 2 D steps, EMA from step 2
 def test_killed_run_resumes_to_identical_weights_and_power_iterates(tmp_path, name):
     config = _config(name)
     images, labels = _data(config.image_shape)
@@ -99,7 +112,7 @@ def test_self_attention_starts_as_the_identity_with_stochastic_rows():
     torch.manual_seed(0)
     layer = SelfAttention(16, spectral_norm=False)
     x = torch.randn(2, 16, 5, 6)
-    assert float(layer.gamma) == 0.0 and torch.equal(layer(x), x)  # Eq. 3 with γ = 0
+    assert float(layer.gamma.detach()) == 0.0 and torch.equal(layer(x), x)  # Eq. 3 with γ = 0
     beta = layer.attention(x)
     assert beta.shape == (2, 30, 30) and (beta >= 0).all()
     assert torch.allclose(beta.sum(-1), torch.ones(2, 30), atol=1e-6)
@@ -113,7 +126,7 @@ def test_self_attention_starts_as_the_identity_with_stochastic_rows():
     o = layer.v((h @ weights)[None, :, None, None]).flatten()
     assert torch.allclose(layer(x)[0, :, j // 6, j % 6], x[0, :, j // 6, j % 6] + 0.5 * o, atol=1e-5)
     layer.reset_parameters()
-    assert float(layer.gamma) == 0.0
+    assert float(layer.gamma.detach()) == 0.0
 
 
 def test_spectral_norm_makes_the_largest_singular_value_one():
@@ -160,3 +173,114 @@ def test_sagan_other_loss_and_attention_placement():
     assert torch.isfinite(loss) and seen == [(16, 16), (16, 16), (16, 16)]  # G once, D on real and fake
     with pytest.raises(ValueError, match="attention_resolution"):
         dataclasses.replace(config, attention_resolution=64)
+
+
+def test_orthogonal_regularization_closed_form_and_gradient():
+    q = torch.linalg.qr(torch.randn(6, 6, generator=torch.Generator().manual_seed(0)))[0]
+    assert float(orthogonal_penalty(q * torch.arange(1.0, 7.0)[:, None])) < 1e-9  # orthogonal rows, any norms
+    assert float(orthogonal_penalty(q[:4].reshape(4, 1, 3, 2))) < 1e-9            # conv kernels: rows = filters
+    w = torch.tensor([[1.0, 1.0], [1.0, 0.0]], requires_grad=True)  # W Wᵀ = [[2, 1], [1, 1]]
+    penalty = orthogonal_penalty(w)
+    assert float(penalty.detach()) == 2.0  # two off-diagonal 1's
+    penalty.backward()
+    # d/dW ‖W Wᵀ ⊙ (1 − I)‖² = 4 ((W Wᵀ) ⊙ (1 − I)) W = 4 [[0, 1], [1, 0]] W
+    assert torch.equal(w.grad, torch.tensor([[4.0, 0.0], [4.0, 4.0]]))
+    assert float(orthogonal_regularization([w.detach(), torch.ones(5)], beta=0.5)) == 1.0  # 1-D skipped
+
+
+def test_biggan_generator_loss_adds_orthogonal_regularization_of_g_but_not_the_embedding():
+    config = _config("biggan")
+    on, off = (init_weights(MODELS.get("biggan").build(dataclasses.replace(config, ortho_reg=r)), 0)
+               for r in (True, False))
+    names = {id(p): n for n, p in on.generator.named_parameters()}
+    regularized = {names[id(p)] for p in on.generator.regularized_weights()}
+    assert not any(n.startswith("shared") for n in regularized)
+    assert any(".bn1.gain." in n for n in regularized) and any(n.startswith("trunk.linear") for n in regularized)
+    batch = _data(config.image_shape, n=4)
+    loss_on, logs = on.loss("g", batch, torch.Generator().manual_seed(0))
+    loss_off, _ = off.loss("g", batch, torch.Generator().manual_seed(0))
+    expected = 1e-4 * sum(orthogonal_penalty(p) for p in on.generator.regularized_weights())
+    assert torch.allclose(loss_on - loss_off, expected, rtol=1e-4) and torch.allclose(logs["ortho"], expected)
+
+
+def test_projection_discriminator_is_the_hand_computed_formula():
+    config = _config("biggan")
+    model = init_weights(MODELS.get("biggan").build(config), 0).eval()
+    d = model.discriminator
+    x, y = _data(config.image_shape, n=4)
+    phi = d.features(x)
+    assert phi.shape == (4, 4 * 8) and (phi >= 0).all()
+    expected = phi @ d.linear.weight.T[:, 0] + d.linear.bias + (d.embed.weight[y] * phi).sum(1)
+    assert torch.allclose(d(x, y), expected, atol=1e-5)
+    assert not torch.allclose(d(x, y), d(x, (y + 1) % 10))
+    concat = MODELS.get("biggan").build(dataclasses.replace(config, projection_d=False)).discriminator
+    assert not hasattr(concat, "embed") and concat.blocks[0].conv1.in_channels == 1 + 10
+
+
+def test_truncation_by_resampling():
+    z = truncated_randn((200, 16), 0.5, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert z.shape == (200, 16) and z.abs().max() <= 0.5 and z.std() > 0.2  # not clipped to a constant
+    # resampled, not clipped: no mass at ±0.5, and E|z| of N(0, 1) truncated to [−0.5, 0.5] is
+    # (φ(0) − φ(0.5)) / (Φ(0.5) − ½) = 0.2448 (clipping would give ≈ 0.46)
+    assert (z.abs() == 0.5).sum() == 0 and abs(float(z.abs().mean()) - 0.2448) < 0.01
+    untruncated = truncated_randn((200, 16), math.inf, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert torch.equal(untruncated, torch.randn(200, 16, generator=torch.Generator().manual_seed(0)))
+    with pytest.raises(ValueError, match="threshold"):
+        truncated_randn((2, 2), 0.0, None, torch.device("cpu"))
+
+    config = _config("biggan")
+    model = init_weights(MODELS.get("biggan").build(config), 0)
+    y = torch.arange(4)
+    plain = GenerativeModel.sample(model, 4, torch.Generator().manual_seed(2), y)
+    assert torch.equal(model.sample(4, torch.Generator().manual_seed(2), y), plain)  # default ψ = ∞
+    assert torch.equal(model.sample(4, torch.Generator().manual_seed(2), y, psi=math.inf), plain)
+    with pytest.raises(ValueError, match="labels"):
+        model.sample(2, psi=0.3)
+    truncated = model.sample(4, torch.Generator().manual_seed(2), y, psi=0.3)
+    assert not torch.equal(truncated, plain)
+    assert torch.equal(truncated, model.sample(4, torch.Generator().manual_seed(2), y, psi=0.3))
+
+
+def test_two_discriminator_updates_per_generator_update(tmp_path):
+    config = _config("biggan", train_changes={"steps": 3})
+    assert config.train.k_d_steps == 2
+    model = MODELS.get("biggan").build(config)
+    real, calls = model.loss, []
+    model.loss = lambda phase, *args: (calls.append(phase), real(phase, *args))[1]
+    train(model, config, *_data(config.image_shape), tmp_path, "cpu", seed=0, progress=False)
+    assert calls == ["d", "d", "g"] * 3
+
+
+def test_biggan_conditioning_layout():
+    config = _config("biggan", (3, 64, 64))  # 4 G blocks: z in 5 chunks
+    g = MODELS.get("biggan").build(config).generator
+    assert g.z_sizes == [4, 3, 3, 3, 3] and g.trunk.linear.in_features == 4
+    assert g.shared.weight.shape == (10, 8)
+    assert [b.bn1.gain.in_features for b in g.trunk.blocks] == [8 + 3] * 4
+    flat_config = dataclasses.replace(config, hierarchical_z=False, shared_embedding=False)
+    flat = MODELS.get("biggan").build(flat_config).generator
+    assert flat.trunk.linear.in_features == 16 and flat.shared is None
+    assert [b.bn1.gain.in_features for b in flat.trunk.blocks] == [10] * 4  # one-hot y: per-block class embeddings
+    # hierarchical: the last chunk of z reaches the image through the last block's cBN only
+    model = init_weights(MODELS.get("biggan").build(config), 0).eval()
+    z, y = torch.randn(2, 16), torch.arange(2)
+    z2 = z.clone()
+    z2[:, -3:] += 1
+    with torch.no_grad():
+        assert not torch.allclose(model.generate(z, y), model.generate(z2, y))
+
+
+def test_biggan_ema_switch():
+    config = _config("biggan")
+    assert config.ema and config.train.ema_decay == 0.9 and config.train.ema_start == 2
+    assert dataclasses.replace(config, ema=False).train.ema_decay == 0.0
+    with pytest.raises(ValueError, match="ema_decay"):
+        dataclasses.replace(config, train=dataclasses.replace(config.train, ema_decay=0.0))
+
+
+@pytest.mark.parametrize("switch", ["shared_embedding", "hierarchical_z", "projection_d", "ortho_reg",
+                                    "self_attention", "ema", "spectral_norm_g", "spectral_norm_d", "ttur"])
+def test_each_biggan_switch_off_builds_and_trains(tmp_path, switch):
+    config = _config("biggan", train_changes={"steps": 2, "ema_start": 1}, **{switch: False})
+    _, history = _train_and_sample(tmp_path, "biggan", config)
+    assert all(("g/ortho" in h) == (switch != "ortho_reg") for h in history)

@@ -13,6 +13,7 @@ Adding a model is one new file (config, networks, a ``PRESETS`` table,
 from zoo.models import btcvae, cgan, dcgan, gan, icgan, srgan, srresnet, vae
 from zoo.models import progan, stylegan
 from zoo.models import sagan
+from zoo.models import biggan
 from zoo.models.base import FAMILIES, NEEDS, PRESET_NAMES, GenerativeModel, ModelSpec
 from zoo.registry import Registry
 
@@ -32,5 +33,6 @@ MODELS.register("srgan", srgan.SPEC)
 MODELS.register("progan", progan.SPEC)
 MODELS.register("stylegan", stylegan.SPEC)
 MODELS.register("sagan", sagan.SPEC)
+MODELS.register("biggan", biggan.SPEC)
 
 __all__ = ["MODELS", "ModelSpec", "GenerativeModel", "PRESET_NAMES", "FAMILIES", "NEEDS"]

@@ -209,7 +209,8 @@ class SAGAN(GAN):
     """The GAN game with TTUR: D and G get their own learning rates (``config.ttur``)."""
 
     def __init__(self, config, generator: nn.Module, discriminator: nn.Module, num_classes: int | None = None):
-        super().__init__(config, generator, discriminator, num_classes, weight_init=partial(gan_init_, kind=config.init))
+        super().__init__(config, generator, discriminator, num_classes,
+                         weight_init=partial(gan_init_, kind=config.init))
 
     def phases(self, train: TrainConfig) -> list[Phase]:
         lr_g, lr_d = (self.config.lr_g, self.config.lr_d) if self.config.ttur else (train.lr, train.lr)
@@ -232,15 +233,16 @@ PRESETS = {
 }
 
 
-def preset_attention_resolution(preset: str, image_size: int) -> int:
-    """The preset's attention resolution, lowered to H/2 for small images (the deepest valid place)."""
-    return min(PRESETS[preset]["attention_resolution"], image_size // 2)
+def fit_attention_resolution(resolution: int, image_size: int) -> int:
+    """A preset's attention resolution, lowered to H/2 for small images (the largest valid place)."""
+    return min(resolution, image_size // 2)
 
 
 def make_config(preset: str, image_shape: tuple[int, int, int], num_classes: int | None = None) -> SAGANConfig:
     """The ``sagan`` config for a preset (smoke | quick | full) and data shape."""
     shape = check_preset_args(preset, image_shape, num_classes, conditional=False)
-    table = {**PRESETS[preset], "attention_resolution": preset_attention_resolution(preset, shape[1])}
+    table = dict(PRESETS[preset])
+    table["attention_resolution"] = fit_attention_resolution(table["attention_resolution"], shape[1])
     return SAGANConfig(image_shape=shape, **table)
 
 
