@@ -195,6 +195,11 @@ def test_orthogonal_regularization_closed_form_and_gradient():
     # d/dW ‖W Wᵀ ⊙ (1 − I)‖² = 4 ((W Wᵀ) ⊙ (1 − I)) W = 4 [[0, 1], [1, 0]] W
     assert torch.equal(w.grad, torch.tensor([[4.0, 0.0], [4.0, 4.0]]))
     assert float(orthogonal_regularization([w.detach(), torch.ones(5)], beta=0.5)) == 1.0  # 1-D skipped
+    r = torch.randn(8, 20, generator=torch.Generator().manual_seed(1))
+    gram = r.double() @ r.double().T
+    expected = float(((gram - torch.diag(torch.diag(gram))) ** 2).sum())
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # float32 under mixed precision (bf16: ~1e-2 off)
+        assert abs(float(orthogonal_penalty(r)) / expected - 1) < 1e-5
 
 
 def test_biggan_generator_loss_adds_orthogonal_regularization_of_g_but_not_the_embedding():

@@ -27,7 +27,8 @@ def orthogonal_penalty(weight: torch.Tensor) -> torch.Tensor:
     """‖W Wᵀ ⊙ (1 − I)‖²_F for W = weight.flatten(1) (rows = filters); a float32 scalar, ≥ 0,
     zero iff the filters are pairwise orthogonal (whatever their norms)."""
     w = weight.float().flatten(1)
-    gram = w @ w.T
+    with torch.autocast(w.device.type, enabled=False):  # the Gram matrix in float32 even under bf16 autocast
+        gram = w @ w.T
     off_diagonal = gram - torch.diag_embed(torch.diagonal(gram))
     return (off_diagonal ** 2).sum()
 
