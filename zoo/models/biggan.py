@@ -8,11 +8,11 @@ each a config switch (all on by default):
 * class-conditional batch norm in every G block whose gains and biases are
   linear in a conditioning vector (:class:`zoo.layers.conditional_bn.ConditionalBatchNorm2d`);
   ``shared_embedding``: that vector holds one class embedding shared by all
-  blocks (Sec. 4, App. B; off: a one-hot y, i.e. separate per-block class embeddings);
-* ``hierarchical_z`` (skip-z, Sec. 4): z is split into one chunk per G block
+  blocks (Sec. 3, App. B; off: a one-hot y, i.e. separate per-block class embeddings);
+* ``hierarchical_z`` (skip-z, Sec. 3): z is split into one chunk per G block
   plus one for the input linear layer; each block is conditioned on
   [shared embedding, its z chunk] (off: all of z enters at the input);
-* ``projection_d`` — the projection discriminator (Miyato & Koyama 2018, Eq. 3):
+* ``projection_d`` — the projection discriminator (Miyato & Koyama 2018, Sec. 3):
   D(x, y) = ψ(φ(x)) + ⟨embed(y), φ(x)⟩ (off: y as constant label maps on the image, as ``cgan``);
 * ``ortho_reg`` — off-diagonal orthogonal regularization of G (Sec. 3.1, Eq. 3,
   :mod:`zoo.losses.orthogonal`): β ‖WᵀW ⊙ (1 − I)‖²_F, β = 1e-4, added to G's

@@ -151,7 +151,7 @@ class ResDiscriminator(nn.Module):
 
     Unconditional: logit = ψ(φ(x)), φ the globally sum-pooled ReLU features
     (B, widths[0] = width · min(16, 2^L)), ψ linear. Conditional (``num_classes``), either the
-    projection discriminator (Miyato & Koyama 2018, Eq. 3):
+    projection discriminator (Miyato & Koyama 2018, Sec. 3):
     logit = ψ(φ(x)) + ⟨embed(y), φ(x)⟩, or (``projection=False``) the label
     concatenated to the image as K constant maps (as in ``cgan``).
     """
