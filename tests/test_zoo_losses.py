@@ -35,7 +35,7 @@ def test_gan_losses_finite_at_extreme_logits(kind):
 
 def test_unknown_gan_loss_names_choices():
     with pytest.raises(ValueError, match="non-saturating"):
-        gan_losses("wasserstein")
+        gan_losses("least-squares")
 
 
 def test_minimax_generator_gradient_saturates_when_discriminator_is_confident():

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from zoo.layers import EqualizedConv2d, EqualizedLinear, MinibatchStddev, PixelNorm
-from zoo.losses import gradient_penalty, r1_penalty
+from zoo.losses import gan_losses, gradient_penalty, r1_penalty
 from zoo.models import MODELS
 from zoo.models.progan import growth, process_reals
 from zoo.train import LOG, train
@@ -113,6 +113,9 @@ def test_gradient_penalty_and_r1_on_a_linear_critic():
     assert gp.item() == pytest.approx((w.norm().item() - 1) ** 2, rel=1e-4)
     real.requires_grad_(True)
     assert r1_penalty(critic(real), real).item() == pytest.approx(w.pow(2).sum().item(), rel=1e-4)
+    d_loss, g_loss = gan_losses("wasserstein")  # E[D(fake)] − E[D(real)], −E[D(fake)]
+    scores_real, scores_fake = torch.tensor([1.0, 3.0]), torch.tensor([-2.0, 0.0])
+    assert d_loss(scores_real, scores_fake).item() == -3.0 and g_loss(scores_fake).item() == 1.0
 
 
 # --- ProGAN -----------------------------------------------------------------------------------
