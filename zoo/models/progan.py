@@ -2,8 +2,8 @@
 
 Karras, Aila, Laine & Lehtinen 2018, "Progressive Growing of GANs for Improved
 Quality, Stability, and Variation". G and D start at 4×4 and grow by one
-resolution level at a time up to the data size (32×32 digits: 4 levels after
-4×4 → 3 growth stages; 64×64 scenes: 4). Every tool of the paper is a config
+resolution level at a time up to the data size (32×32 digits: 3 growth
+stages after 4×4; 64×64 scenes: 4). Every tool of the paper is a config
 switch, on by default:
 
 * growth with fade-in (Sec. 2, Fig. 2) — ``progressive``: training is a
