@@ -41,7 +41,7 @@ def outputs(loaded, test_scenes):
         return loaded.net(test_scenes.images)
 
 
-def test_shipped_weights_verify_against_the_manifest(loaded):
+def test_shipped_weights_verify_against_the_manifest(loaded, test_scenes):
     entry = json.loads((shipped.WEIGHTS_DIR / shipped.MANIFEST).read_text())[se.NAME]
     path = shipped.WEIGHTS_DIR / se.FILENAME
     assert path.stat().st_size == entry["bytes"] < 1_000_000
@@ -50,6 +50,8 @@ def test_shipped_weights_verify_against_the_manifest(loaded):
     assert entry["num_params"] == sum(p.numel() for p in se.SceneEvaluator().parameters()) <= 250_000
     ex = se.SPEC.load()
     assert ex.verified and ex.weights_sha256 == entry["sha256"]
+    out = ex.extract(test_scenes.images[:4])  # the extractor path FID/KID/IS use
+    assert out["features"].shape == (4, se.FEATURE_DIM) and out["logits"].shape == (4, 40)
     assert se.SPEC.availability() == (True, "") and se.EVALUATOR.availability() == (True, "")
     # The manifest's full-test-split numbers meet the bar the tests below check on a part of it.
     assert entry["test"]["shape"] >= 0.95 and entry["test"]["colour"] >= 0.95
