@@ -21,11 +21,11 @@ EVALUATORS: Registry[EvaluatorSpec] = Registry("evaluator")
 
 
 def _register_builtin() -> None:
-    from gbench.features import digits_evaluator, inception
+    from gbench.features import digits_evaluator, inception, scenes_evaluator, scenes_matcher, scenes_segmenter
 
-    for module in (inception, digits_evaluator):
+    for module in (inception, digits_evaluator, scenes_evaluator):
         EXTRACTORS.register(module.SPEC.name, module.SPEC)
-    for module in (digits_evaluator,):
+    for module in (digits_evaluator, scenes_evaluator, scenes_segmenter, scenes_matcher):
         EVALUATORS.register(module.EVALUATOR.name, module.EVALUATOR)
 
 

@@ -192,7 +192,7 @@ def layout_miou(inputs: ConditionedInputs) -> Score:
 
 
 def r_precision_score(inputs: ConditionedInputs) -> Score:
-    from gbench.features.scenes_matcher import embed_images, embed_texts
+    from gbench.features.scenes_matcher import image_embeddings, text_embeddings
     from gbench.metrics.r_precision import r_precision
 
     captions = inputs.require("captions", "r_precision")
@@ -200,18 +200,18 @@ def r_precision_score(inputs: ConditionedInputs) -> Score:
         raise GbenchError(f"r_precision ranks each caption among {R_MISMATCHED} mismatched ones: it needs at least "
                           f"{R_MISMATCHED + 1} samples, got {len(captions)}")
     matcher = inputs.evaluator(EVALUATOR_OF["r_precision"])
-    image_emb = embed_images(matcher, inputs.images, batch_size=inputs.batch_size)
-    text_emb = embed_texts(matcher, list(captions), batch_size=inputs.batch_size)
+    image_emb = image_embeddings(matcher, inputs.images, batch_size=inputs.batch_size)
+    text_emb = text_embeddings(matcher, list(captions), batch_size=inputs.batch_size)
     mean, std = r_precision(image_emb, text_emb, mismatched=R_MISMATCHED, seed=inputs.seed, folds=R_FOLDS)
     return Score(float(mean), float(std), {"r_mismatched": R_MISMATCHED, "r_folds": R_FOLDS})
 
 
 register_metric(
-    MetricSpec("caption_consistency", "caption consist.", True,
+    MetricSpec("caption_consistency", "Caption consist.", True,
                "fraction of the caption's attributes (colour, shape, size, relations, background) that "
                "scenes-evaluator finds in the sample", decimals=3, consumes="conditioned",
                compute=caption_consistency, spread="std over images"),
-    MetricSpec("layout_miou", "layout mIoU", True,
+    MetricSpec("layout_miou", "Layout mIoU", True,
                "mIoU between the conditioning label map and scenes-segmenter's map of the sample "
                "(dataset-level confusion)", decimals=3, consumes="conditioned", compute=layout_miou),
     MetricSpec("r_precision", "R-precision", True,

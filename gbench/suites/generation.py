@@ -52,7 +52,7 @@ DATASETS_BY_PROFILE = {"embedded": ("digits", "scenes"), "paper": ("mnist", "cif
 MODELS_BY_DATASET = {"scenes": ("dcgan",)}
 FLOOR = "real-data"
 IWAE_K = {"smoke": 4, "quick": 64, "full": 5000}  # Burda et al. report k = 5000
-SMOKE_REFERENCE = 128  # tests: a small reference keeps every metric defined and fast
+SMOKE_REFERENCE = 128  # tests: a small reference keeps every metric defined and fast (at least d + 1 images)
 
 register_metric(
     MetricSpec("elbo", "ELBO (nats)", True, "evidence lower bound on the test split, per image", decimals=1,
@@ -87,8 +87,8 @@ def run(ctx: RunContext) -> None:
         if extractor is None:
             continue
         if ctx.preset == "smoke":
-            test = type(test)(test.images[:SMOKE_REFERENCE], None if test.labels is None else
-                              test.labels[:SMOKE_REFERENCE], test.classes)
+            n = max(SMOKE_REFERENCE, extractor.feature_dim + 1)  # a full-rank covariance for FID
+            test = type(test)(test.images[:n], None if test.labels is None else test.labels[:n], test.classes)
         ctx.say(f"{dataset}: extracting the reference ({len(test)} test images, {extractor.name})")
         reference = Reference.from_images(extractor, test.images)
         gen = torch.Generator().manual_seed(ctx.seed)
