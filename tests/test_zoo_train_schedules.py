@@ -116,3 +116,15 @@ def test_ema_tracks_live_weights_until_it_starts(tmp_path):
     # Averaging never started, so the weights after training are the live ones: rerun without EMA.
     plain = _run(tmp_path / "plain", _tc(steps=3))
     assert torch.equal(model.b.weight, plain.b.weight)
+
+
+def test_checkpoints_from_before_the_ema_schedule_fields_still_resume():
+    """The fingerprint leaves later-added TrainConfig fields out at their defaults (so runs saved
+    before they existed resume), and includes them when set (so a changed schedule is refused)."""
+    from zoo.train.trainer import _fingerprint
+
+    Cfg = dataclasses.make_dataclass("ToyConfig", [("train", TrainConfig)], frozen=True)
+    plain = _fingerprint(Cfg(_tc()), 0, _data(), None)["config"]
+    assert "ema_start" not in plain and "ema_rampup" not in plain and "ema_decay" in plain
+    assert "'ema_start': 5" in _fingerprint(Cfg(_tc(ema_start=5)), 0, _data(), None)["config"]
+    assert "'ema_rampup': 0.05" in _fingerprint(Cfg(_tc(ema_rampup=0.05)), 0, _data(), None)["config"]

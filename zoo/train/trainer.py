@@ -64,6 +64,9 @@ from zoo.train.sampler import BatchSampler, Minibatches, is_uint8_source, uint8_
 
 CHECKPOINT = "checkpoint.safetensors"
 LOG = "log.jsonl"
+# TrainConfig fields added after checkpoints existed: left out of the fingerprint at their default,
+# so a run started before they existed still resumes (and still refuses a changed value).
+_LATER_TRAIN_FIELDS = {"ema_start": 0, "ema_rampup": 0.0}
 _DROPOUT_STREAM = 1  # the global RNG's seed for a run is derived from (seed, this): not the init's stream
 
 
@@ -262,6 +265,9 @@ def _fingerprint(config: Any, seed: int, images: Any, labels: torch.Tensor | Non
         digest.update(labels.detach().cpu().numpy().tobytes())
     described = asdict(config)
     described["train"]["steps"] = None  # a finished run may be extended with more steps
+    for name, default in _LATER_TRAIN_FIELDS.items():  # older checkpoints do not know these fields
+        if described["train"].get(name) == default:
+            del described["train"][name]
     return {"config": f"{type(config).__name__}{described!r}", "seed": seed,
             "num_images": n, "data_sha256": digest.hexdigest()}
 
