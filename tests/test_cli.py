@@ -29,6 +29,12 @@ def test_list_reports_availability(capsys):
     for section in ("Suites", "Models", "Metrics", "Datasets", "Extractors"):
         assert section in out
     assert "digits-evaluator" in out and "yes" in out
+    # the shipped evaluators, each with its test-split quality from the manifest
+    evaluators = out[out.index("Shipped evaluators"):]
+    for name, quality in (("scenes-evaluator", "shape 0.9"), ("scenes-segmenter", "mIoU 0.9"),
+                          ("scenes-matcher", "R-precision 0.8"), ("digits-evaluator", "test accuracy 0.9")):
+        line = next(x for x in evaluators.splitlines() if x.startswith(name))
+        assert " yes " in line and quality in line, line
     # ImageNet weights are not on a CI machine: the reason names the file
     assert "pt_inception-2015-12-05" in out
     assert "needs --data-root" in out
@@ -172,3 +178,18 @@ def test_evaluators_train_never_rewrites_the_shipped_weights(tmp_path):
     line = one_line_error(run_cli("evaluators", "train", "digits", "--epochs", "0", "--weights-out",
                                   str(tmp_path / "ev")))
     assert "--epochs must be ≥ 1" in line
+    line = one_line_error(run_cli("evaluators", "train", "scenes", "--weights-out", str(WEIGHTS_DIR)))
+    assert "never rewrites" in line
+    line = one_line_error(run_cli("evaluators", "train", "scenes-segmentr", "--weights-out", str(tmp_path / "ev")))
+    assert "unknown evaluator or group 'scenes-segmentr'" in line and "scenes-segmenter" in line
+    assert not (tmp_path / "ev").exists()
+
+
+def test_evaluator_groups():
+    from gbench.features import EVALUATORS
+
+    groups = {}
+    for name, spec in EVALUATORS.items():
+        groups.setdefault(spec.group, set()).add(name)
+    assert groups == {"digits": {"digits-evaluator"},
+                      "scenes": {"scenes-evaluator", "scenes-segmenter", "scenes-matcher"}}

@@ -70,7 +70,7 @@ def test_features_suite_probes_the_dcgan_generation_trained(tmp_path):
     run(RunRequest(suite="features", models=("dcgan-d",), **common))
     assert (checkpoint.stat().st_mtime_ns, (where / "log.jsonl").read_text()) == before  # resumed, not retrained
     assert sorted(p.name for p in (tmp_path / "runs" / "models").iterdir()) == ["dcgan"]
-    assert [p.name for p in (tmp_path / "runs" / "models" / "dcgan").iterdir()] == ["digits"]
+    assert sorted(p.name for p in (tmp_path / "runs" / "models" / "dcgan").iterdir()) == ["digits", "scenes"]
 
 
 # ------------------------------------------------------------------ two datasets in one paper-profile run

@@ -15,26 +15,10 @@ from zoo.losses import gan_losses, gradient_penalty, r1_penalty
 from zoo.models import MODELS
 from zoo.models.progan import growth, process_reals
 from zoo.train import LOG, train
+from _kill import Killed, kill_after  # tests/ is on sys.path (pytest's "prepend" import mode)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 SHAPES = [(1, 32, 32), (3, 64, 64)]
-
-
-class Killed(Exception):
-    pass
-
-
-def _kill_after(model, calls):
-    """Make model.loss raise on its ``calls``-th call, as if the process died there."""
-    real, count = model.loss, [0]
-
-    def loss(*args):
-        count[0] += 1
-        if count[0] == calls:
-            raise Killed
-        return real(*args)
-
-    model.loss = loss
 
 
 def _data(shape=(1, 32, 32), n=16, seed=0):
@@ -176,7 +160,7 @@ def test_progan_resumes_bit_identically_after_a_kill_mid_fade_in(tmp_path):
 
     torch.manual_seed(2)
     victim = spec.build(config)
-    _kill_after(victim, calls=7 * 2 + 1)  # dies in iteration 7 (α = 0.75), after the checkpoint at 6
+    kill_after(victim, calls=7 * 2 + 1)  # dies in iteration 7 (α = 0.75), after the checkpoint at 6
     with pytest.raises(Killed):
         train(victim, config, images, None, tmp_path / "b", "cpu", seed=3, progress=False)
     assert len((tmp_path / "b" / LOG).read_text().splitlines()) == 7

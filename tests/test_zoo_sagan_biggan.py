@@ -17,6 +17,7 @@ from zoo.models import MODELS
 from zoo.models.base import GenerativeModel
 from zoo.models.biggan import truncated_randn
 from zoo.train import LOG, init_weights, train
+from _kill import Killed, kill_after  # tests/ is on sys.path (pytest's "prepend" import mode)
 
 
 def _data(shape, n=16, seed=0):
@@ -33,23 +34,6 @@ def _config(name, shape=(1, 32, 32), train_changes=None, **changes):
 
 def _labels(name, n):
     return torch.arange(n) % 10 if MODELS.get(name).conditional else None
-
-
-class Killed(Exception):
-    pass
-
-
-def _kill_after(model, calls):
-    """Make model.loss raise on its ``calls``-th call, as if the process died there."""
-    real, count = model.loss, [0]
-
-    def loss(*args):
-        count[0] += 1
-        if count[0] == calls:
-            raise Killed
-        return real(*args)
-
-    model.loss = loss
 
 
 def _train_and_sample(tmp_path, name, config):
@@ -90,7 +74,7 @@ def test_killed_run_resumes_to_identical_weights_and_power_iterates(tmp_path, na
 
     torch.manual_seed(7)
     victim = MODELS.get(name).build(config)
-    _kill_after(victim, calls=3 * calls_per_step + 1)  # dies in iteration 4, after the checkpoint at 2
+    kill_after(victim, calls=3 * calls_per_step + 1)  # dies in iteration 4, after the checkpoint at 2
     with pytest.raises(Killed):
         train(victim, config, images, labels, tmp_path / "b", "cpu", seed=3, progress=False)
     assert len((tmp_path / "b" / LOG).read_text().splitlines()) == 3

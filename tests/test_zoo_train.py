@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 from zoo.models import MODELS
 from zoo.train import CHECKPOINT, EMA, LOG, BatchSampler, Minibatches, init_weights, load_state, save_state, train
+from _kill import Killed, kill_after  # tests/ is on sys.path (pytest's "prepend" import mode)
 
 
 def _data(n=24, shape=(1, 32, 32), seed=0):
@@ -24,23 +25,6 @@ def _smoke(name, **train_changes):
     if train_changes:
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, **train_changes))
     return spec, config
-
-
-class Killed(Exception):
-    pass
-
-
-def _kill_after(model, calls):
-    """Make model.loss raise on its ``calls``-th call, as if the process died there."""
-    real, count = model.loss, [0]
-
-    def loss(*args):
-        count[0] += 1
-        if count[0] == calls:
-            raise Killed
-        return real(*args)
-
-    model.loss = loss
 
 
 def _weights_at_first_loss(model):
@@ -89,7 +73,7 @@ def test_uint8_and_float_data_train_identically_and_share_checkpoints(tmp_path):
         assert torch.equal(v, b.state_dict()[k]), k
     # the float run's directory is a finished run for the same data given as uint8
     again = spec.build(config)
-    _kill_after(again, calls=1)
+    kill_after(again, calls=1)
     assert train(again, config, u8, None, tmp_path / "b", "cpu", seed=0, progress=False) == history
 
 
@@ -109,7 +93,7 @@ def test_killed_run_resumes_to_identical_weights(tmp_path, name, changes, calls_
 
     torch.manual_seed(2)  # a different construction RNG must not matter
     victim = spec.build(config)
-    _kill_after(victim, calls=3 * calls_per_step + 1)  # dies in iteration 4, after the checkpoint at 2
+    kill_after(victim, calls=3 * calls_per_step + 1)  # dies in iteration 4, after the checkpoint at 2
     with pytest.raises(Killed):
         train(victim, config, images, labels, tmp_path / "b", "cpu", seed=3, progress=False)
     assert len((tmp_path / "b" / LOG).read_text().splitlines()) == 3  # logged past the checkpoint
@@ -132,7 +116,7 @@ def test_finished_run_returns_its_history_and_weights_without_training(tmp_path)
     model = spec.build(config)
     history = train(model, config, images, labels, tmp_path, "cpu", seed=0, progress=False)
     again = spec.build(config)
-    _kill_after(again, calls=1)  # any training step would raise
+    kill_after(again, calls=1)  # any training step would raise
     assert train(again, config, images, labels, tmp_path, "cpu", seed=0, progress=False) == history
     for k, v in model.state_dict().items():
         assert torch.equal(v, again.state_dict()[k]), k

@@ -194,9 +194,6 @@ def train_digits_evaluator(out_dir: str | Path, seed: int = 0, epochs: int = 30,
                                     "cpu_threads": 1},
         "command": f"gbench evaluators train digits --seed {seed} --epochs {epochs}",
     })
-    if log is not None:
-        log(f"wrote {Path(out_dir) / FILENAME} ({entry['bytes']} bytes, sha256 {entry['sha256']}), "
-            f"test accuracy {entry['test_accuracy']:.4f}")
     return entry
 
 

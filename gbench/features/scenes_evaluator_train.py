@@ -212,7 +212,4 @@ def train_scenes_evaluator(out_dir: str | Path, seed: int = 0, epochs: int | Non
                                     "score_threshold": se.SCORE_THRESHOLD, "cpu_threads": 1},
         "command": f"gbench evaluators train scenes-evaluator --seed {seed} --epochs {recipe.epochs}",
     })
-    if log is not None:
-        log(f"wrote {Path(out_dir) / se.FILENAME} ({entry['bytes']} bytes, sha256 {entry['sha256']}); "
-            f"{se.EVALUATOR.quality(entry)}")
     return entry

@@ -354,9 +354,6 @@ def train_scenes_matcher(out_dir: str | Path, seed: int = 0, epochs: int | None 
                                     "augmentation": "caption resampling only", "cpu_threads": 1},
         "command": f"gbench evaluators train {NAME} --seed {seed} --epochs {recipe.epochs}",
     })
-    if log is not None:
-        log(f"wrote {Path(out_dir) / FILENAME} ({entry['bytes']} bytes, sha256 {entry['sha256']}), "
-            f"test R-precision {entry['test_r_precision']:.4f} ± {entry['test_r_precision_std']:.4f}")
     return entry
 
 

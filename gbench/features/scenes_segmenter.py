@@ -260,9 +260,6 @@ def train_scenes_segmenter(out_dir: str | Path, seed: int = 0, epochs: int | Non
                                     "augmentation": "random horizontal flip", "cpu_threads": 1},
         "command": f"gbench evaluators train {NAME} --seed {seed} --epochs {recipe.epochs}",
     })
-    if log is not None:
-        log(f"wrote {Path(out_dir) / FILENAME} ({entry['bytes']} bytes, sha256 {entry['sha256']}), "
-            f"test mIoU {entry['test_miou']:.4f}")
     return entry
 
 
