@@ -45,11 +45,11 @@ from gbench.images import float_to_uint8, uint8_to_float
 from gbench.metrics.spec import MetricSpec, register_metric
 from gbench.suites.base import RunContext, Suite
 
-MODELS = ("gan", "dcgan", "vae", "cvae", "beta-vae", "cgan", "icgan")
+MODELS = ("gan", "dcgan", "vae", "cvae", "beta-vae", "cgan", "icgan", "progan", "stylegan", "sagan", "biggan")
 DATASETS_BY_PROFILE = {"embedded": ("digits", "scenes"), "paper": ("mnist", "cifar10", "celeba")}
-# 3×64×64 colour scenes: the convolutional GAN of the curriculum (Radford et al. trained at 64×64);
-# the MLP models and the small VAEs were designed for 28–32 px digits.
-MODELS_BY_DATASET = {"scenes": ("dcgan",)}
+# 3×64×64 colour scenes: the convolutional GANs of the curriculum (Radford et al. trained DCGAN at
+# 64×64); the MLP models and the small VAEs were designed for 28–32 px digits.
+MODELS_BY_DATASET = {"scenes": ("dcgan", "progan", "stylegan", "sagan", "biggan")}
 FLOOR = "real-data"
 IWAE_K = {"smoke": 4, "quick": 64, "full": 5000}  # Burda et al. report k = 5000
 SMOKE_REFERENCE = 128  # tests: a small reference keeps every metric defined and fast (at least d + 1 images)
