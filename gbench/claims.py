@@ -17,6 +17,17 @@ def mean_value(records, model: str, metric: str) -> float | None:
     return statistics.fmean(values) if values else None
 
 
+def rank_correlation(xs, ys) -> float:
+    """Spearman ρ of ``ys`` with ``xs`` (:func:`scipy.stats.spearmanr`); NaN when there are fewer
+    than two points or ``ys`` is constant, where a rank correlation is undefined."""
+    from scipy.stats import spearmanr
+
+    xs, ys = list(xs), list(ys)
+    if len(xs) < 2 or len(set(ys)) < 2:
+        return float("nan")
+    return float(spearmanr(xs, ys).statistic)
+
+
 def verdict(ok: bool) -> str:
     return "holds" if ok else "does NOT hold"
 
@@ -26,4 +37,4 @@ def section(source: str, lines: list[str]) -> list[str]:
     return [f"Claims checked on these records ({source}):", "", *lines, ""] if lines else []
 
 
-__all__ = ["mean_value", "section", "verdict"]
+__all__ = ["mean_value", "rank_correlation", "section", "verdict"]

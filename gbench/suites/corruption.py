@@ -42,6 +42,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from gbench.claims import rank_correlation
 from gbench.data import DATASETS
 from gbench.evaluate import Reference, load_profile_extractor, records_for, score_images
 from gbench.figures import save_figure, save_grid
@@ -85,8 +86,6 @@ def spearman_by_disturbance(records: list[Record]) -> dict[tuple[str, str], floa
         {(disturbance, m): ρ in [−1, 1]}, over every level present (NaN when the
         metric is constant over the levels, where a rank correlation is undefined).
     """
-    from scipy.stats import spearmanr
-
     series: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
     for r in records:
         if r.variant and r.metric in BASE_METRICS and r.status == "ok":
@@ -94,10 +93,7 @@ def spearman_by_disturbance(records: list[Record]) -> dict[tuple[str, str], floa
     out = {}
     for key, points in series.items():
         levels, values = zip(*sorted(points))
-        if len(levels) < 2 or len(set(values)) < 2:
-            out[key] = float("nan")
-        else:
-            out[key] = float(spearmanr(levels, values).statistic)
+        out[key] = rank_correlation(levels, values)
     return out
 
 
