@@ -17,7 +17,7 @@ from gbench.records import read_records
 from gbench.runner import RunRequest, run
 from gbench.suites import SUITES, RunContext
 from gbench.suites import truncation
-from gbench.suites.generation import sample
+from gbench.suites.generation import sample, smoke_reference
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,7 @@ def stylegan(smoke):
     train, test = (DATASETS.get("digits")(split) for split in ("train", "test"))
     model = fit(ctx, "stylegan", "digits", train).model
     extractor = load_profile_extractor(ctx, "digits")
-    images = test.images[:max(truncation.SMOKE_REFERENCE, extractor.feature_dim + 1)]
-    return model, Reference.from_images(extractor, images), extractor
+    return model, Reference.from_images(extractor, smoke_reference(ctx, test, extractor).images), extractor
 
 
 def _value(records, model, variant, metric):

@@ -81,14 +81,27 @@ def sample(model, n: int, seed: int, labels: torch.Tensor | None, device) -> tor
     return torch.cat(out)
 
 
+def smoke_reference(ctx: RunContext, test, extractor):
+    """The test split as the reference; at the smoke preset its first images only — at least
+    SMOKE_REFERENCE and feature_dim + 1, so the covariance FID needs is full rank."""
+    if ctx.preset != "smoke":
+        return test
+    n = max(SMOKE_REFERENCE, extractor.feature_dim + 1)
+    return type(test)(test.images[:n], None if test.labels is None else test.labels[:n], test.classes)
+
+
+def reference_labels(ctx: RunContext, test) -> torch.Tensor:
+    """Labels for a conditional model's samples: the reference's own, shuffled with the run's seed
+    (the test split's class balance, the same labels in every suite)."""
+    return test.labels[torch.randperm(len(test), generator=torch.Generator().manual_seed(ctx.seed))]
+
+
 def run(ctx: RunContext) -> None:
     for dataset, train, test in ctx.splits(DATASETS_BY_PROFILE[ctx.profile]):
         extractor = load_profile_extractor(ctx, dataset)
         if extractor is None:
             continue
-        if ctx.preset == "smoke":
-            n = max(SMOKE_REFERENCE, extractor.feature_dim + 1)  # a full-rank covariance for FID
-            test = type(test)(test.images[:n], None if test.labels is None else test.labels[:n], test.classes)
+        test = smoke_reference(ctx, test, extractor)
         ctx.say(f"{dataset}: extracting the reference ({len(test)} test images, {extractor.name})")
         reference = Reference.from_images(extractor, test.images)
         gen = torch.Generator().manual_seed(ctx.seed)
@@ -129,9 +142,7 @@ def _run_model(ctx, dataset, name, train, test, reference, extractor):
     if spec.conditional and test.labels is None:
         ctx.emit([ctx.record(name, dataset, "all", None, reason=f"{dataset} has no labels for a conditional model")])
         return
-    labels = None
-    if spec.conditional:  # the reference's own labels, shuffled: the same class balance as the test split
-        labels = test.labels[torch.randperm(len(test), generator=torch.Generator().manual_seed(ctx.seed))]
+    labels = reference_labels(ctx, test) if spec.conditional else None
     for trained in (False, True):
         t0 = time.perf_counter()
         model = fit(ctx, name, dataset, train, trained=trained).model

@@ -47,7 +47,7 @@ from gbench.fit import fit
 from gbench.leaderboard import display, format_number, header
 from gbench.records import Record
 from gbench.suites.base import RunContext, Suite
-from gbench.suites.generation import SMOKE_REFERENCE, sample
+from gbench.suites.generation import reference_labels, sample, smoke_reference
 
 MODELS = ("stylegan", "biggan")
 DATASETS_BY_PROFILE = {"embedded": ("digits", "scenes"), "paper": ("cifar10",)}
@@ -98,9 +98,7 @@ def run(ctx: RunContext) -> None:
         extractor = load_profile_extractor(ctx, dataset)
         if extractor is None:
             continue
-        if ctx.preset == "smoke":  # as in generation: a small reference, still full-rank for FID
-            n = max(SMOKE_REFERENCE, extractor.feature_dim + 1)
-            test = type(test)(test.images[:n], None if test.labels is None else test.labels[:n], test.classes)
+        test = smoke_reference(ctx, test, extractor)
         ctx.say(f"{dataset}: extracting the reference ({len(test)} test images, {extractor.name})")
         reference = Reference.from_images(extractor, test.images)
         for name in models:
@@ -113,9 +111,7 @@ def _run_model(ctx, dataset, name, train, test, reference, extractor):
     if ZOO.get(name).conditional and test.labels is None:
         ctx.emit([ctx.record(name, dataset, "all", None, reason=f"{dataset} has no labels for a conditional model")])
         return
-    labels = None
-    if ZOO.get(name).conditional:  # the reference's own labels, shuffled, exactly as generation draws them
-        labels = test.labels[torch.randperm(len(test), generator=torch.Generator().manual_seed(ctx.seed))]
+    labels = reference_labels(ctx, test) if ZOO.get(name).conditional else None
     model = fit(ctx, name, dataset, train).model
     key, _, grid = GRIDS[name]
     rows, examples = [], []
