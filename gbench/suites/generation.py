@@ -270,12 +270,21 @@ def claims(group) -> list[str]:
     if fid.get("dcgan") is not None and fid.get("gan") is not None:
         lines.append(f"- A convolutional GAN beats the MLP GAN (Radford et al. 2016): FID {fid['dcgan']:.2f} vs "
                      f"{fid['gan']:.2f} — {verdict(fid['dcgan'] < fid['gan'])}.")
+    if fid.get("dcgan") is not None and fid.get("progan") is not None:
+        lines.append(f"- Progressive growing beats a DCGAN trained at full resolution (Karras et al. 2018): FID "
+                     f"`progan` {fid['progan']:.2f} vs `dcgan` {fid['dcgan']:.2f} — "
+                     f"{verdict(fid['progan'] < fid['dcgan'])} (each at its own preset budget).")
+    for m, paper in (("sagan", "Zhang et al. 2019"), ("biggan", "Brock et al. 2019"), ("stylegan", "Karras et al. 2019")):
+        if fid.get("dcgan") is not None and fid.get(m) is not None:
+            lines.append(f"- `{m}` improves over DCGAN ({paper}): FID {fid[m]:.2f} vs {fid['dcgan']:.2f} — "
+                         f"{verdict(fid[m] < fid['dcgan'])} (each at its own preset budget).")
     for m in ("vae", "cvae", "beta-vae"):
         nll, elbo = mean_value(group, m, "nll_iwae"), mean_value(group, m, "elbo")
         if nll is not None and elbo is not None:
             lines.append(f"- `{m}`: the IWAE bound is at least as tight as the ELBO (Burda et al. 2016): "
                          f"NLL {nll:.1f} ≤ −ELBO {-elbo:.1f} nats — {verdict(nll <= -elbo)}.")
-    return section("Goodfellow et al. 2014, Radford et al. 2016, Burda et al. 2016", lines)
+    return section("Goodfellow et al. 2014, Radford et al. 2016, Burda et al. 2016, Karras et al. 2018/2019, "
+                   "Zhang et al. 2019, Brock et al. 2019", lines)
 
 
 SUITE = Suite(
