@@ -96,14 +96,20 @@ def reference_labels(ctx: RunContext, test) -> torch.Tensor:
     return test.labels[torch.randperm(len(test), generator=torch.Generator().manual_seed(ctx.seed))]
 
 
-def run(ctx: RunContext) -> None:
-    for dataset, train, test in ctx.splits(DATASETS_BY_PROFILE[ctx.profile]):
+def references(ctx: RunContext, datasets):
+    """(dataset, train, test, extractor, reference) for each dataset that loads and whose
+    extractor resolves (otherwise a record says why); the reference is extracted once."""
+    for dataset, train, test in ctx.splits(datasets):
         extractor = load_profile_extractor(ctx, dataset)
         if extractor is None:
             continue
         test = smoke_reference(ctx, test, extractor)
         ctx.say(f"{dataset}: extracting the reference ({len(test)} test images, {extractor.name})")
-        reference = Reference.from_images(extractor, test.images)
+        yield dataset, train, test, extractor, Reference.from_images(extractor, test.images)
+
+
+def run(ctx: RunContext) -> None:
+    for dataset, train, test, extractor, reference in references(ctx, DATASETS_BY_PROFILE[ctx.profile]):
         gen = torch.Generator().manual_seed(ctx.seed)
 
         t0 = time.perf_counter()

@@ -41,13 +41,13 @@ import numpy as np
 import torch
 
 from gbench.claims import rank_correlation, section, verdict
-from gbench.evaluate import Reference, load_profile_extractor, records_for, score_images
+from gbench.evaluate import records_for, score_images
 from gbench.figures import save_figure, save_grid
 from gbench.fit import fit
 from gbench.leaderboard import display, format_number, header
 from gbench.records import Record
 from gbench.suites.base import RunContext, Suite
-from gbench.suites.generation import reference_labels, sample, smoke_reference
+from gbench.suites.generation import reference_labels, references, sample
 
 MODELS = ("stylegan", "biggan")
 DATASETS_BY_PROFILE = {"embedded": ("digits", "scenes"), "paper": ("cifar10",)}
@@ -94,13 +94,7 @@ def run(ctx: RunContext) -> None:
         ctx.emit([ctx.record("all", "-", "all", None, reason="no model selected: StyleGAN and BigGAN are not in "
                              "the CPU main job yet; run `gbench run --suite truncation`")])
         return
-    for dataset, train, test in ctx.splits(DATASETS_BY_PROFILE[ctx.profile]):
-        extractor = load_profile_extractor(ctx, dataset)
-        if extractor is None:
-            continue
-        test = smoke_reference(ctx, test, extractor)
-        ctx.say(f"{dataset}: extracting the reference ({len(test)} test images, {extractor.name})")
-        reference = Reference.from_images(extractor, test.images)
+    for dataset, train, test, extractor, reference in references(ctx, DATASETS_BY_PROFILE[ctx.profile]):
         for name in models:
             _run_model(ctx, dataset, name, train, test, reference, extractor)
 
