@@ -23,7 +23,6 @@ bitwise reproducible for a given torch version and CPU architecture.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ import torch.nn.functional as F
 from gbench.data.scenes_factors import GRASS, SEA, SceneFactors, sample_factors
 from gbench.data.scenes_render import render
 from gbench.features import scenes_evaluator as se
-from gbench.features.shipped import save_evaluator, seeded_training
+from gbench.features.shipped import save_evaluator, seeded_training, warmup_cosine
 from gbench.images import uint8_to_float
 
 TRAIN_STREAM = (7, 3)  # numpy seed words of the training scenes: (SPLIT_SEED, 3), never a split's
@@ -140,13 +139,7 @@ def fit(recipe: TrainRecipe, log: Callable[[str], None] | None = None,
     net = se.SceneEvaluator()
     opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     total_steps = recipe.epochs * recipe.steps_per_epoch
-
-    def lr_factor(step: int) -> float:
-        if step < recipe.warmup_steps:
-            return (step + 1) / recipe.warmup_steps
-        return 0.5 * (1 + math.cos(math.pi * (step - recipe.warmup_steps) / max(1, total_steps - recipe.warmup_steps)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    sched = warmup_cosine(opt, recipe.warmup_steps, total_steps)
     start = time.perf_counter()
     for epoch in range(recipe.epochs):
         net.train()

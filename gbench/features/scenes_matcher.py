@@ -64,7 +64,7 @@ from torch import nn
 
 from gbench.data import scenes_captions as sc
 from gbench.errors import GbenchError
-from gbench.features.shipped import EvaluatorSpec, LoadedEvaluator, save_evaluator, seeded_training
+from gbench.features.shipped import EvaluatorSpec, LoadedEvaluator, save_evaluator, seeded_training, warmup_cosine
 from gbench.images import uint8_to_float
 
 NAME = "scenes-matcher"
@@ -266,13 +266,7 @@ def _fit(recipe: TrainRecipe, images: torch.Tensor, pools: list[list[str]],
                              {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr)
     n = len(images)
     total_steps = recipe.epochs * math.ceil(n / recipe.batch_size)
-
-    def lr_factor(step: int) -> float:
-        if step < recipe.warmup_steps:
-            return (step + 1) / recipe.warmup_steps
-        return 0.5 * (1 + math.cos(math.pi * (step - recipe.warmup_steps) / max(1, total_steps - recipe.warmup_steps)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    sched = warmup_cosine(opt, recipe.warmup_steps, total_steps)
     for epoch in range(recipe.epochs):
         net.train()
         start, total = time.perf_counter(), 0.0

@@ -172,6 +172,19 @@ def save_evaluator(out_dir: Path | str, name: str, version: str, filename: str, 
     return full
 
 
+def warmup_cosine(opt: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
+    """A per-step schedule: the learning rate rises linearly over ``warmup_steps`` (step + 1) / warmup,
+    then decays by a half cosine to 0 at ``total_steps``."""
+    import math
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / max(1, total_steps - warmup_steps)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
 @contextlib.contextmanager
 def seeded_training(seed: int) -> Iterator[None]:
     """Train on one CPU thread with the global RNG seeded, restoring both afterwards.
