@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -56,12 +56,15 @@ class Fitted:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def model_dir(ctx, model: str, dataset: str) -> Path:
-    """Where ``model`` trained on ``dataset`` lives for this run's profile, preset and seed."""
-    return ctx.runs_dir / "models" / model / dataset / ctx.profile / ctx.preset / f"seed{ctx.seed}"
+def model_dir(ctx, model: str, dataset: str, variant: str = "") -> Path:
+    """Where ``model`` trained on ``dataset`` lives for this run's profile, preset and seed;
+    a variant (an ablation) lives beside it in ``seed<k>-<variant>``."""
+    leaf = f"seed{ctx.seed}" + (f"-{variant}" if variant else "")
+    return ctx.runs_dir / "models" / model / dataset / ctx.profile / ctx.preset / leaf
 
 
-def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True) -> Fitted:
+def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True, variant: str = "",
+        overrides: Mapping[str, Any] | None = None) -> Fitted:
     """The zoo model ``model`` trained (or resumed) on ``train``, or its starting weights.
 
     Args:
@@ -72,16 +75,21 @@ def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True)
         train: the training split; uint8 images (or a lazy uint8 source) and,
             for conditional models, labels.
         trained: False returns the weights training starts from for this seed.
+        variant, overrides: an ablation — the preset's config with ``overrides``
+            (:func:`zoo.models.with_overrides`) in its own directory named by
+            ``variant`` (both or neither).
 
     Raises:
         GbenchError: a conditional model on unlabelled data, or a checkpoint in
             the model's directory that does not match (config, seed or data).
     """
-    from zoo.models import MODELS
+    from zoo.models import MODELS, with_overrides
     from zoo.train import CheckpointMismatch, init_weights
     from zoo.train import train as run_trainer
 
-    key = (model, dataset, trained)
+    if bool(variant) != bool(overrides):
+        raise GbenchError(f"{model}: a variant needs overrides and overrides need a variant name")
+    key = (model, dataset, trained, variant)
     if key in ctx.fitted:
         return ctx.fitted[key]
     spec = MODELS.get(model)
@@ -90,18 +98,24 @@ def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True)
     needs, facts = _needs(ctx, spec, dataset, train)
     shape = tuple(int(s) for s in train.images.shape[1:])
     config = spec.make_config(ctx.preset, shape, train.num_classes if spec.conditional else None, **needs)
+    if overrides:
+        try:
+            config = with_overrides(config, overrides)
+        except ValueError as e:
+            raise GbenchError(f"{model} {variant}: {e}") from None
     net = spec.build(config, **needs)
+    name = model + (f" ({variant})" if variant else "")
     if trained:
-        where = model_dir(ctx, model, dataset)
-        ctx.say(f"{model} on {dataset}: training (or resuming) at preset {ctx.preset} in {where}")
+        where = model_dir(ctx, model, dataset, variant)
+        ctx.say(f"{name} on {dataset}: training (or resuming) at preset {ctx.preset} in {where}")
         t0 = time.perf_counter()
         try:
             history = run_trainer(net, config, train.images, train.labels if spec.conditional else None, where,
                                   ctx.device, ctx.seed, progress=ctx.progress and sys.stderr.isatty())
         except CheckpointMismatch as e:
-            raise GbenchError(f"{model} on {dataset}: {e}") from None
+            raise GbenchError(f"{name} on {dataset}: {e}") from None
         last = ", ".join(f"{k} {v:.3g}" for k, v in (history[-1] if history else {}).items() if k.endswith("loss"))
-        ctx.say(f"{model} on {dataset}: {config.train.steps} steps ready in {time.perf_counter() - t0:.1f} s"
+        ctx.say(f"{name} on {dataset}: {config.train.steps} steps ready in {time.perf_counter() - t0:.1f} s"
                 + (f" ({last})" if last else ""))
     else:
         init_weights(net.to(ctx.device), ctx.seed)

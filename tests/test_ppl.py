@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gbench.errors import GbenchError
-from gbench.metrics.ppl import make_distance, path_length, percentile_filter, perceptual_path_length
+from gbench.metrics.ppl import make_distance, metric_name, path_length, percentile_filter, perceptual_path_length
 from gbench.metrics.spec import metric_spec
 from zoo.models import MODELS
 
@@ -129,7 +129,12 @@ def test_distance_factory_falls_back_to_features():
         make_distance(None, None, "cpu")
 
 
-def test_registered():
-    spec = metric_spec("ppl")
+@pytest.mark.parametrize("space", ["z", "w"])
+@pytest.mark.parametrize("sampling", ["full", "end"])
+def test_registered(space, sampling):
+    spec = metric_spec(metric_name(space, sampling))
     assert spec is not None and spec.consumes == "run" and spec.higher_is_better is False
     assert spec.protocol["ppl_eps"] == 1e-4
+    assert (spec.protocol["ppl_space"], spec.protocol["ppl_sampling"]) == (space, sampling)
+    with pytest.raises(GbenchError):
+        metric_name("x", sampling)

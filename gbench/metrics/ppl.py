@@ -205,12 +205,21 @@ def make_distance(lpips, extractor, device) -> tuple[Callable, str]:
     return feature_distance, feature_distance.name
 
 
-register_metric(MetricSpec(
-    "ppl", "PPL", False,
-    "perceptual path length (Karras et al. 2019): LPIPS change per ε-step along latent interpolations, "
-    "1st–99th percentile mean",
+def metric_name(space: str, sampling: str) -> str:
+    """The registered metric of one PPL variant: ``("w", "end") → "ppl_w_end"``."""
+    if space not in SPACES or sampling not in SAMPLINGS:
+        raise GbenchError(f"PPL space/sampling must be in {SPACES} × {SAMPLINGS}, got {space!r}, {sampling!r}")
+    return f"ppl_{space}_{sampling}"
+
+
+# One metric per (space, sampling), as the paper's Table 3 has one column each; the protocol is the
+# paper's (100k paths, LPIPS-VGG); a record's protocol says what its run used.
+register_metric(*(MetricSpec(
+    metric_name(space, sampling), f"PPL {space.upper()} {sampling}", False,
+    f"perceptual path length in {space.upper()}, {'t ~ U(0, 1)' if sampling == 'full' else 'end points t = 0'} "
+    "(Karras et al. 2019, Eq. 2/3): LPIPS change per ε-step along latent interpolations, 1st–99th percentile mean",
     decimals=1, consumes="run",
-    protocol={"ppl_eps": 1e-4, "ppl_paths": 100_000, "ppl_sampling": "full", "ppl_space": "z",
+    protocol={"ppl_eps": 1e-4, "ppl_paths": 100_000, "ppl_sampling": sampling, "ppl_space": space,
               "ppl_percentiles": (1, 99), "ppl_lpips_net": "vgg", "ppl_crop": False},
     spread="std over the kept paths",
-))
+) for space in SPACES for sampling in SAMPLINGS))

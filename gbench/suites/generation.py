@@ -31,8 +31,10 @@ under leaderboards/figures/generation/.
 
 from __future__ import annotations
 
+import math
 import time
 
+import numpy as np
 import torch
 
 from gbench.claims import mean_value, section, verdict
@@ -221,7 +223,62 @@ def _figures(ctx, dataset, name, model, fake, extractor) -> dict[str, str]:
     out = {"samples": rel}
     if name == "dcgan":
         out.update(_dcgan_figures(ctx, dataset, model, extractor))
+    if name == "stylegan":
+        out.update(_style_mixing_figures(ctx, dataset, model))
+    if name == "progan":
+        out.update(_growing_figure(ctx, dataset, model))
     return out
+
+
+def _style_mixing_figures(ctx, dataset, model) -> dict[str, str]:
+    """Karras et al. 2019, Fig. 3: one grid per style group that exists at the model's resolution —
+    rows are source A, columns source B, each mix takes B's w in that group's layers."""
+    from zoo.models.stylegan import CROSSOVERS, style_mixing_grid
+
+    out = {}
+    size = model.image_shape[-1]
+    for group, (lo, hi) in CROSSOVERS.items():
+        if lo > size:  # e.g. no 64²+ "fine" layers in a 32×32 model
+            continue
+        g = torch.Generator().manual_seed(ctx.seed)  # the same sources in every group's grid
+        grid = float_to_uint8(style_mixing_grid(model, rows=4, cols=6, crossover=group, generator=g)).cpu()
+        path, rel = ctx.figure_path(f"{dataset}_stylegan_{ctx.preset}_mixing_{group}.png")
+        save_grid(grid, path, nrow=7, title=f"StyleGAN style mixing, {group} styles ({lo}²–{min(hi, size)}²) "
+                                            "from the top row, the rest from the left column")
+        out[f"style mixing ({group})"] = rel
+    return out
+
+
+def _growing_figure(ctx, dataset, model) -> dict[str, str]:
+    """ProGAN's growth (Karras et al. 2018, Fig. 1 in spirit): the first row of the trainer's sample grid
+    (fixed noise, EMA weights) after every phase — stable 4×4, fade-in to 8×8, stable 8×8, … — each
+    stage nearest-upsampled to the data size. Presets without grids (smoke) get no figure."""
+    from PIL import Image
+
+    from gbench.fit import model_dir
+
+    cfg = model.config
+    every = cfg.train.sample_every
+    if not every or cfg.stage_steps % every or not cfg.progressive:
+        return {}
+    where = model_dir(ctx, "progan", dataset)
+    c, h, w = model.image_shape
+    columns = min(8, math.ceil(math.sqrt(cfg.train.grid_size)))
+    rows, names = [], []
+    for step in range(cfg.stage_steps, cfg.train.steps + 1, cfg.stage_steps):
+        png = where / f"samples_{step:06d}.png"
+        if not png.is_file():
+            return {}
+        grid = torch.from_numpy(np.array(Image.open(png).convert("RGB"))).permute(2, 0, 1)
+        # the trainer's grid (torchvision's save_image): h×w cells, 2-pixel padding, ⌈√grid_size⌉ per row
+        cells = [grid[:, 2:2 + h, 2 + k * (w + 2):2 + k * (w + 2) + w] for k in range(columns)]
+        rows.append(torch.stack(cells)[:, :c])
+        level, alpha = model.growth(step - 1)
+        names.append(f"{step}: {4 * 2 ** level}²" + (" fade-in" if alpha < 1 else ""))
+    path, rel = ctx.figure_path(f"{dataset}_progan_{ctx.preset}_growing.png")
+    save_grid(torch.cat(rows), path, nrow=columns, title="ProGAN growing (fixed z, one row per phase, after step): "
+                                                    + ", ".join(names))
+    return {"growing": rel}
 
 
 def _dcgan_figures(ctx, dataset, model, extractor) -> dict[str, str]:
@@ -276,14 +333,15 @@ def claims(group) -> list[str]:
     if fid.get("dcgan") is not None and fid.get("gan") is not None:
         lines.append(f"- A convolutional GAN beats the MLP GAN (Radford et al. 2016): FID {fid['dcgan']:.2f} vs "
                      f"{fid['gan']:.2f} — {verdict(fid['dcgan'] < fid['gan'])}.")
+    budget = _budget_text(group)
     if fid.get("dcgan") is not None and fid.get("progan") is not None:
         lines.append(f"- Progressive growing beats a DCGAN trained at full resolution (Karras et al. 2018): FID "
                      f"`progan` {fid['progan']:.2f} vs `dcgan` {fid['dcgan']:.2f} — "
-                     f"{verdict(fid['progan'] < fid['dcgan'])} (each at its own preset budget).")
+                     f"{verdict(fid['progan'] < fid['dcgan'])} ({budget('progan')}).")
     for m, paper in (("sagan", "Zhang et al. 2019"), ("biggan", "Brock et al. 2019"), ("stylegan", "Karras et al. 2019")):
         if fid.get("dcgan") is not None and fid.get(m) is not None:
             lines.append(f"- `{m}` improves over DCGAN ({paper}): FID {fid[m]:.2f} vs {fid['dcgan']:.2f} — "
-                         f"{verdict(fid[m] < fid['dcgan'])} (each at its own preset budget).")
+                         f"{verdict(fid[m] < fid['dcgan'])} ({budget(m)}).")
     for m in ("vae", "cvae", "beta-vae"):
         nll, elbo = mean_value(group, m, "nll_iwae"), mean_value(group, m, "elbo")
         if nll is not None and elbo is not None:
@@ -291,6 +349,25 @@ def claims(group) -> list[str]:
                          f"NLL {nll:.1f} ≤ −ELBO {-elbo:.1f} nats — {verdict(nll <= -elbo)}.")
     return section("Goodfellow et al. 2014, Radford et al. 2016, Burda et al. 2016, Karras et al. 2018/2019, "
                    "Zhang et al. 2019, Brock et al. 2019", lines)
+
+
+def _budget_text(group):
+    """``budget(model) -> str``: the training budgets of ``model`` and DCGAN at the records' preset, as
+    real images the discriminator saw (steps × batch × D steps per step, from the zoo's presets), so
+    a comparison at unequal budgets says so."""
+    from zoo.models import MODELS as ZOO
+
+    preset = group[0].preset if group else "quick"
+
+    def images(name):
+        train = ZOO.get(name).presets[preset]["train"]
+        return train.steps * train.batch_size * train.k_d_steps
+
+    def budget(name):
+        ratio = images("dcgan") / images(name)
+        return (f"budgets at preset {preset}: `{name}` {images(name):,} real images seen by D, `dcgan` "
+                f"{images('dcgan'):,}" + (f", {ratio:.1f}× more" if ratio > 1.05 else ""))
+    return budget
 
 
 SUITE = Suite(

@@ -14,7 +14,7 @@ from zoo.models import btcvae, cgan, dcgan, gan, icgan, srgan, srresnet, vae
 from zoo.models import progan, stylegan
 from zoo.models import sagan
 from zoo.models import biggan
-from zoo.models.base import FAMILIES, NEEDS, PRESET_NAMES, GenerativeModel, ModelSpec
+from zoo.models.base import FAMILIES, NEEDS, PRESET_NAMES, GenerativeModel, ModelSpec, with_overrides
 from zoo.registry import Registry
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -35,4 +35,4 @@ MODELS.register("stylegan", stylegan.SPEC)
 MODELS.register("sagan", sagan.SPEC)
 MODELS.register("biggan", biggan.SPEC)
 
-__all__ = ["MODELS", "ModelSpec", "GenerativeModel", "PRESET_NAMES", "FAMILIES", "NEEDS"]
+__all__ = ["MODELS", "ModelSpec", "GenerativeModel", "PRESET_NAMES", "FAMILIES", "NEEDS", "with_overrides"]

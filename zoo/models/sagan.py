@@ -227,9 +227,10 @@ _BETAS = (0.0, 0.9)  # Sec. 5
 PRESETS = {
     "smoke": dict(latent_dim=16, g_width=4, d_width=4, attention_resolution=8,
                   train=TrainConfig(steps=4, batch_size=8, betas=_BETAS, log_every=1, checkpoint_every=2)),
-    # quick: ≈ 1.35 s of one core per iteration at 3×64×64 (DCGAN's quick: 0.6 s), so ≈ 11 core-minutes
+    # quick: ≈ 1.3 s of one core per iteration at 3×64×64 (0.45 s at 1×32×32), so ≈ 5.5 core-minutes
+    # (≈ 2 at 32×32): the generation suite's four Zoo II models fit 30 minutes on 2 cores
     "quick": dict(latent_dim=64, g_width=8, d_width=8, attention_resolution=16,
-                  train=TrainConfig(steps=500, batch_size=32, betas=_BETAS, log_every=10, checkpoint_every=200,
+                  train=TrainConfig(steps=250, batch_size=32, betas=_BETAS, log_every=10, checkpoint_every=200,
                                     sample_every=200)),
     "full": dict(latent_dim=128, g_width=64, d_width=64, attention_resolution=64,
                  train=TrainConfig(steps=100_000, batch_size=256, betas=_BETAS, log_every=100,
