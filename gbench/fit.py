@@ -64,7 +64,8 @@ def model_dir(ctx, model: str, dataset: str, variant: str = "") -> Path:
 
 
 def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True, variant: str = "",
-        overrides: Mapping[str, Any] | None = None) -> Fitted:
+        overrides: Mapping[str, Any] | None = None, conditions: torch.Tensor | None = None,
+        num_conditions: int | None = None) -> Fitted:
     """The zoo model ``model`` trained (or resumed) on ``train``, or its starting weights.
 
     Args:
@@ -73,7 +74,11 @@ def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True,
         dataset: the name the training data go by in the model's directory
             (and in a checkpoint mismatch message).
         train: the training split; uint8 images (or a lazy uint8 source) and,
-            for conditional models, labels.
+            for class-conditional models, labels.
+        conditions, num_conditions: for models conditioned on captions or layouts
+            (``ModelSpec.condition`` "tokens" / "layout"): the training images'
+            conditions (int64 (N, L) token ids, uint8/int64 (N, H, W) label maps) and
+            the size of their alphabet (vocabulary, label classes).
         trained: False returns the weights training starts from for this seed.
         variant, overrides: an ablation — the preset's config with ``overrides``
             (:func:`zoo.models.with_overrides`) in its own directory named by
@@ -93,11 +98,10 @@ def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True,
     if key in ctx.fitted:
         return ctx.fitted[key]
     spec = MODELS.get(model)
-    if spec.conditional and train.labels is None:
-        raise GbenchError(f"{model} is class-conditional but {dataset} has no labels: choose a labelled dataset")
+    labels, num_classes = _conditions(spec, dataset, train, conditions, num_conditions)
     needs, facts = _needs(ctx, spec, dataset, train)
     shape = tuple(int(s) for s in train.images.shape[1:])
-    config = spec.make_config(ctx.preset, shape, train.num_classes if spec.conditional else None, **needs)
+    config = spec.make_config(ctx.preset, shape, num_classes, **needs)
     if overrides:
         try:
             config = with_overrides(config, overrides)
@@ -110,7 +114,7 @@ def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True,
         ctx.say(f"{name} on {dataset}: training (or resuming) at preset {ctx.preset} in {where}")
         t0 = time.perf_counter()
         try:
-            history = run_trainer(net, config, train.images, train.labels if spec.conditional else None, where,
+            history = run_trainer(net, config, train.images, labels, where,
                                   ctx.device, ctx.seed, progress=ctx.progress and sys.stderr.isatty())
         except CheckpointMismatch as e:
             raise GbenchError(f"{name} on {dataset}: {e}") from None
@@ -123,6 +127,22 @@ def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True,
     fitted = Fitted(spec, net, config, trained, facts)
     ctx.fitted[key] = fitted
     return fitted
+
+
+def _conditions(spec, dataset: str, train: ImageSet, conditions, num_conditions) -> tuple[Any, int | None]:
+    """(what the trainer gets as labels, make_config's num_classes) for ``spec``'s kind of condition."""
+    if not spec.conditional:
+        return None, None
+    if spec.condition == "class":
+        if train.labels is None:
+            raise GbenchError(f"{spec.name} is class-conditional but {dataset} has no labels: choose a labelled dataset")
+        return train.labels, train.num_classes
+    if conditions is None or num_conditions is None:
+        raise GbenchError(f"{spec.name} is conditioned on {spec.condition}: its suite must pass the training images' "
+                          "conditions and their alphabet size")
+    if len(conditions) != len(train):
+        raise GbenchError(f"{spec.name}: {len(conditions)} conditions for {len(train)} training images of {dataset}")
+    return conditions, int(num_conditions)
 
 
 def _needs(ctx, spec, dataset: str, train: ImageSet) -> tuple[dict[str, Any], dict[str, Any]]:

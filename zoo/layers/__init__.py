@@ -1,7 +1,9 @@
 """Building blocks shared by the zoo's models. A model file composes these; it
 does not copy them."""
 
-from zoo.layers.conditioning import check_labels, concat_label_maps, concat_one_hot, one_hot
+from zoo.layers.conditioning import (
+    CONDITIONS, check_condition, check_labels, concat_label_maps, concat_one_hot, one_hot,
+)
 from zoo.layers.equalized import EqualizedConv2d, EqualizedLinear, MinibatchStddev, PixelNorm
 from zoo.layers.conv import ConvDecoder, ConvEncoder, down_block, num_doublings, up_block
 from zoo.layers.init import dcgan_init_
@@ -10,5 +12,6 @@ from zoo.layers.mlp import MLP
 __all__ = [
     "MLP", "ConvDecoder", "ConvEncoder", "up_block", "down_block", "num_doublings",
     "EqualizedLinear", "EqualizedConv2d", "PixelNorm", "MinibatchStddev",
-    "one_hot", "concat_one_hot", "concat_label_maps", "check_labels", "dcgan_init_",
+    "one_hot", "concat_one_hot", "concat_label_maps", "check_labels", "check_condition", "CONDITIONS",
+    "dcgan_init_",
 ]

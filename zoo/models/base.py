@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from torch import nn
 
-from zoo.layers import check_labels
+from zoo.layers import CONDITIONS, check_condition
 from zoo.train import Phase, TrainConfig
 
 PRESET_NAMES = ("smoke", "quick", "full")  # the only definition; gbench imports it
@@ -32,7 +32,12 @@ class ModelSpec:
         name: registry name (``gan``, ``dcgan``, ...).
         family: one of FAMILIES; tells gbench which evaluations apply.
         description: one line for ``gbench list``.
-        conditional: whether training and sampling need class labels.
+        conditional: whether training and sampling need a condition.
+        condition: what a conditional model is conditioned on (zoo.layers.CONDITIONS):
+            "class" (int64 (N,)), "tokens" (int64 (N, L) caption token ids) or
+            "layout" (uint8/int64 (N, H, W) label maps); make_config's
+            ``num_classes`` is the size of that alphabet (classes, vocabulary,
+            label classes).
         make_config: ``(preset, image_shape (C, H, W), num_classes | None,
             **needs) -> frozen config`` with a ``train: TrainConfig`` field.
             For SR models image_shape is the HR training patch (its size is
@@ -55,8 +60,11 @@ class ModelSpec:
     presets: Mapping[str, Mapping[str, Any]]
     needs: tuple[str, ...] = ()
     init_from: str | None = None
+    condition: str = "class"
 
     def __post_init__(self):
+        if self.condition not in CONDITIONS:
+            raise ValueError(f"{self.name}: condition must be one of {CONDITIONS}, got {self.condition!r}")
         if self.family not in FAMILIES:
             raise ValueError(f"model family must be one of {FAMILIES}, got {self.family!r}")
         if tuple(self.presets) != PRESET_NAMES:
@@ -140,6 +148,7 @@ class GenerativeModel(nn.Module):
     image_shape: tuple[int, int, int]
     latent_dim: int
     num_classes: int | None = None
+    condition: str = "class"  # what ``labels`` are when num_classes is set (zoo.layers.CONDITIONS)
 
     @property
     def conditional(self) -> bool:
@@ -173,12 +182,14 @@ class GenerativeModel(nn.Module):
                 m.reset_parameters()
 
     def check_labels(self, labels: torch.Tensor | None, n: int) -> torch.Tensor | None:
-        """Labels on the model's device, validated; None for unconditional models."""
+        """The condition (class labels, caption tokens or label maps: ``condition``) on the
+        model's device, validated; None for unconditional models."""
         if not self.conditional:
             return None
         if labels is None:
-            raise ValueError(f"{type(self).__name__} is class-conditional: pass labels (int64, shape ({n},))")
-        return check_labels(labels, self.num_classes, n).to(self.device)
+            raise ValueError(f"{type(self).__name__} is {self.condition}-conditional: pass its {self.condition} "
+                             f"condition for {n} samples")
+        return check_condition(self.condition, labels, self.num_classes, n, self.image_shape[-1]).to(self.device)
 
     def sample(self, n: int, generator: torch.Generator | None = None,
                labels: torch.Tensor | None = None) -> torch.Tensor:

@@ -56,6 +56,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from zoo.layers.conditioning import check_condition
 from zoo.train.checkpoint import CheckpointMismatch, load_state, save_state
 from zoo.train.config import Phase, TrainConfig
 from zoo.train.ema import EMA
@@ -84,7 +85,8 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
             one minibatch at a time, one batch ahead in a background thread);
             or a float tensor in [-1, 1]. Minibatches are moved to ``device``
             one at a time and uint8 is converted there to ``x / 127.5 - 1``.
-        labels: int64 (N,) class indices, required by conditional models.
+        labels: what a conditional model is conditioned on (its ``condition``): int64 (N,)
+            class indices, int64 (N, L) caption tokens or uint8/int64 (N, H, W) label maps.
         run_dir: where checkpoints, logs and grids go (created if missing).
         device: where to train; CUDA enables ``config.train.amp``.
         seed: ≥ 0; the result depends only on (config, data, seed, device type).
@@ -242,13 +244,12 @@ def _check_data(model: nn.Module, images: Any, labels: torch.Tensor | None) -> N
             raise ValueError(f"images must be finite and in [-1, 1], got values in [{lo:.4g}, {hi:.4g}]: "
                              "pass uint8 images (0..255) or convert them with x / 127.5 - 1")
     if model.conditional:
+        kind = getattr(model, "condition", "class")
         if labels is None:
-            raise ValueError(f"{type(model).__name__} is class-conditional: pass labels (int64, shape (N,))")
-    if labels is not None:
-        if labels.dtype != torch.int64 or labels.shape != (images.shape[0],):
-            raise ValueError(f"labels must be int64 of shape ({images.shape[0]},), got {labels.dtype} {tuple(labels.shape)}")
-        if model.conditional and (int(labels.min()) < 0 or int(labels.max()) >= model.num_classes):
-            raise ValueError(f"labels must lie in 0..{model.num_classes - 1}, got {int(labels.min())}..{int(labels.max())}")
+            raise ValueError(f"{type(model).__name__} is {kind}-conditional: pass its conditions as labels")
+        check_condition(kind, labels, model.num_classes, images.shape[0], model.image_shape[-1])
+    elif labels is not None and (labels.dtype != torch.int64 or labels.shape != (images.shape[0],)):
+        raise ValueError(f"labels must be int64 of shape ({images.shape[0]},), got {labels.dtype} {tuple(labels.shape)}")
 
 
 def _fingerprint(config: Any, seed: int, images: Any, labels: torch.Tensor | None) -> dict:
