@@ -78,10 +78,35 @@ def matching_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature: 
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
+class CaptionEmbedding(nn.Module):
+    """φ(t) of the text-to-image GANs with what pre-trains it: a :class:`TextEncoder` and an
+    :class:`ImageEmbedder` trained together by :func:`matching_loss` on real (image, caption) pairs.
+
+    A model holds one inside its generator (so a Stage-II model's ``generator_state`` carries it),
+    trains it in its own phase during the first iterations (``pretrain_loss``), and conditions on
+    ``embed(tokens)`` afterwards, with the encoder frozen (no GAN phase lists it).
+    """
+
+    def __init__(self, vocab_size: int, dim: int, channels: int, image_size: int, width: int,
+                 temperature: float = 0.1):
+        super().__init__()
+        self.text = TextEncoder(vocab_size, dim)
+        self.image = ImageEmbedder(channels, image_size, width, dim)
+        self.temperature = temperature
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Token ids (N, L) → φ(t) (N, dim)."""
+        return self.text(tokens)
+
+    def pretrain_loss(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """:func:`matching_loss` of real images (N, C, S, S) in [-1, 1] and their captions (N, L)."""
+        return matching_loss(self.image(x), self.text(tokens), self.temperature)
+
+
 def mismatched(tokens: torch.Tensor) -> torch.Tensor:
     """Wrong captions for a batch: each row gets the next row's caption (a cyclic shift), so no
     image keeps its own unless two rows hold the same caption (Reed et al.'s ĥ)."""
     return tokens.roll(1, dims=0)
 
 
-__all__ = ["ImageEmbedder", "TextEncoder", "matching_loss", "mismatched"]
+__all__ = ["CaptionEmbedding", "ImageEmbedder", "TextEncoder", "matching_loss", "mismatched"]
