@@ -99,7 +99,7 @@ def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True,
         return ctx.fitted[key]
     spec = MODELS.get(model)
     labels, num_classes = _conditions(spec, dataset, train, conditions, num_conditions)
-    needs, facts = _needs(ctx, spec, dataset, train)
+    needs, facts = _needs(ctx, spec, dataset, train, conditions, num_conditions)
     shape = tuple(int(s) for s in train.images.shape[1:])
     config = spec.make_config(ctx.preset, shape, num_classes, **needs)
     if overrides:
@@ -145,7 +145,8 @@ def _conditions(spec, dataset: str, train: ImageSet, conditions, num_conditions)
     return conditions, int(num_conditions)
 
 
-def _needs(ctx, spec, dataset: str, train: ImageSet) -> tuple[dict[str, Any], dict[str, Any]]:
+def _needs(ctx, spec, dataset: str, train: ImageSet, conditions=None,
+           num_conditions: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The keyword inputs ``spec.needs`` asks for, and the facts records should carry about them."""
     values: dict[str, Any] = {}
     facts: dict[str, Any] = {}
@@ -153,7 +154,7 @@ def _needs(ctx, spec, dataset: str, train: ImageSet) -> tuple[dict[str, Any], di
         if need == "num_images":
             values[need] = len(train)
         elif need == "generator_state":
-            parent = fit(ctx, spec.init_from, dataset, train)
+            parent = fit(ctx, spec.init_from, dataset, train, conditions=conditions, num_conditions=num_conditions)
             values[need] = {k: v.detach().cpu() for k, v in parent.model.generator.state_dict().items()}
         elif need == "vgg19_state":
             values[need], facts = vgg19_state(ctx)
