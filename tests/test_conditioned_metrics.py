@@ -81,3 +81,29 @@ def test_scene_metrics_are_registered_as_conditioned():
         spec = METRICS.get(name)
         assert spec.consumes == "conditioned" and spec.higher_is_better and spec.compute is not None
         assert not spec.scoreable  # not from features: `gbench score` does not offer it
+
+
+def test_layout_metrics_share_one_segmentation_and_read_the_confusion():
+    """layout mIoU and pixel accuracy of one inputs: the segmenter runs once; a segmenter that
+    returns the conditioning maps themselves gives 1 and 1, one that is always wrong gives 0."""
+    from gbench.metrics.conditioned import layout_pixel_accuracy
+
+    maps = torch.zeros((2, 64, 64), dtype=torch.uint8)
+    maps[:, :32] = 3
+    calls = []
+
+    class Segmenter:  # stands in for the loaded scenes-segmenter through gbench.features.scenes_segmenter.segment
+        pass
+
+    def run(shift):
+        inputs = ConditionedInputs(torch.zeros((2, 3, 64, 64), dtype=torch.uint8), label_maps=maps,
+                                   load=lambda name: Segmenter())
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("gbench.features.scenes_segmenter.segment",
+                       lambda net, images, batch_size: calls.append(1) or (maps.long() + shift) % 9)
+            return layout_miou(inputs).value, layout_pixel_accuracy(inputs).value
+
+    assert run(0) == (1.0, 1.0) and len(calls) == 1
+    assert run(1) == (0.0, 0.0)
+    for name in ("layout_miou", "pixel_accuracy"):
+        assert METRICS.get(name).consumes == "conditioned"

@@ -65,3 +65,18 @@ def test_text_encoder_ignores_padding_and_the_matching_loss_ranks_true_pairs():
     assert aligned < 0.05 and shuffled > 1.0  # identical pairs at τ = 0.1: near 0 (cosines of 6 random
     # 8-d vectors stay well below 1); every pair shifted: the true caption loses to a wrong one
     assert torch.equal(mismatched(tokens), tokens.flip(0))
+
+
+def test_the_trainers_sample_grid_uses_the_first_training_layouts(tmp_path):
+    """A layout model's grid is drawn from the first training label maps (class ids would be refused)."""
+    import dataclasses
+
+    from zoo.train import train
+
+    spec = MODELS.get("spade")
+    cfg = spec.make_config("smoke", (3, 32, 32), 9)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=2, sample_every=2, grid_size=4))
+    images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
+    maps = torch.randint(0, 9, (8, 32, 32), dtype=torch.uint8)
+    train(spec.build(cfg), cfg, images, maps, tmp_path, "cpu", 0, progress=False)
+    assert (tmp_path / "samples_000002.png").is_file()

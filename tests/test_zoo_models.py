@@ -18,6 +18,8 @@ NAMES = ["gan", "dcgan", "vae", "cvae", "beta-vae", "cgan", "icgan", "burgess-va
 NAMES += ["progan", "stylegan"]  # Zoo II: more in tests/test_zoo_progan_stylegan.py
 NAMES += ["sagan", "biggan"]  # more in tests/test_zoo_sagan_biggan.py
 SR_NAMES = ["srresnet", "srgan"]  # trained on HR patches: tests/test_zoo_sr.py
+# Zoo III, conditioned on captions or label maps: tests/test_zoo_stackgan.py, tests/test_zoo_spade.py
+CONDITIONED_NAMES = ["stackgan1", "stackgan2", "spade", "spade-baseline"]
 
 
 def _labels_for(spec, n):
@@ -25,11 +27,12 @@ def _labels_for(spec, n):
 
 
 def test_registry_lists_the_models_with_valid_specs():
-    assert MODELS.names() == sorted(NAMES + SR_NAMES)
+    assert MODELS.names() == sorted(NAMES + SR_NAMES + CONDITIONED_NAMES)
     for name, spec in MODELS.items():
         assert spec.name == name and spec.description and tuple(spec.presets) == PRESET_NAMES
+        assert (spec.condition != "class") == (name in CONDITIONED_NAMES)
         for preset in PRESET_NAMES:
-            shape = None if spec.family == "sr" else (1, 32, 32)
+            shape = None if spec.family == "sr" else (3, 32, 32) if name in CONDITIONED_NAMES else (1, 32, 32)
             config = spec.make_config(preset, shape, 10)
             assert dataclasses.is_dataclass(config) and config.train == spec.presets[preset]["train"]
             with pytest.raises(dataclasses.FrozenInstanceError):

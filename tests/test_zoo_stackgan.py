@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from zoo.models import stackgan as sg
+from zoo.models import stackgan_stage2 as sg2
 from zoo.models.srgan import state_digest
 from zoo.train import LOG, init_weights, train
 from _kill import Killed, kill_after  # tests/ is on sys.path (pytest's "prepend" import mode)
@@ -44,7 +45,7 @@ def trained_stage1(tmp_path_factory):
 
 
 def test_specs_and_resolutions():
-    s1, s2 = sg.STAGE1_SPEC, sg.STAGE2_SPEC
+    s1, s2 = sg.STAGE1_SPEC, sg2.STAGE2_SPEC
     assert (s1.name, s1.family, s1.condition, s1.conditional) == ("stackgan1", "cgan", "tokens", True)
     assert (s2.name, s2.needs, s2.init_from, s2.condition) == ("stackgan2", ("generator_state",), "stackgan1", "tokens")
     for preset in ("smoke", "quick"):
@@ -164,9 +165,9 @@ def test_stage1_trains_text_first_then_the_gan_and_samples_at_the_data_size(tmp_
 def test_stage2_refines_from_stage1_which_stays_frozen(tmp_path, trained_stage1):
     stage1, _ = trained_stage1
     state = {k: v.clone() for k, v in stage1.generator.state_dict().items()}
-    config = sg.STAGE2_SPEC.make_config("smoke", (3, 32, 32), VOCAB, generator_state=state)
+    config = sg2.STAGE2_SPEC.make_config("smoke", (3, 32, 32), VOCAB, generator_state=state)
     assert config.generator_init == state_digest(state) and config.latent_dim == stage1.latent_dim + 4
-    model = sg.STAGE2_SPEC.build(config, generator_state=state)
+    model = sg2.STAGE2_SPEC.build(config, generator_state=state)
     assert all(torch.equal(v, state[k]) for k, v in model.generator.stage1.state_dict().items())
     start = {k: v.clone() for k, v in model.state_dict().items()}
     history = train(model, config, *_data(), tmp_path, "cpu", seed=0, progress=False)
@@ -192,10 +193,10 @@ def test_stage2_refines_from_stage1_which_stays_frozen(tmp_path, trained_stage1)
         assert torch.allclose(seen[0], stage1.generator(z[:, :stage1.latent_dim], tokens)[0], atol=1e-6)
 
     with pytest.raises(ValueError, match="digest"):
-        sg.STAGE2_SPEC.build(config)  # the config names a state: building without it is refused
-    other = sg.STAGE2_SPEC.make_config("smoke", (3, 32, 32), VOCAB)
+        sg2.STAGE2_SPEC.build(config)  # the config names a state: building without it is refused
+    other = sg2.STAGE2_SPEC.make_config("smoke", (3, 32, 32), VOCAB)
     with pytest.raises(ValueError, match="digest"):
-        sg.STAGE2_SPEC.build(other, generator_state=state)
+        sg2.STAGE2_SPEC.build(other, generator_state=state)
 
 
 @pytest.mark.parametrize("stage", [1, 2])
@@ -204,7 +205,7 @@ def test_killed_run_resumes_to_identical_weights(tmp_path, trained_stage1, stage
         spec, config, needs, calls, logged = sg.STAGE1_SPEC, _stage1(), {}, 2 + 2 * 1 + 1, 3
     else:  # dies in iteration 3 (d + g per iteration), after the checkpoint at 2 (log: 2 lines)
         state = trained_stage1[0].generator.state_dict()
-        spec, needs, calls, logged = sg.STAGE2_SPEC, {"generator_state": state}, 2 * 2 + 1, 2
+        spec, needs, calls, logged = sg2.STAGE2_SPEC, {"generator_state": state}, 2 * 2 + 1, 2
         config = spec.make_config("smoke", (3, 32, 32), VOCAB, **needs)
     images, tokens = _data()
     straight = spec.build(config, **needs)

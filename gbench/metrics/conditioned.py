@@ -14,6 +14,8 @@ maps they measure the evaluators themselves: that is the floor row of every tabl
   summed over all pixels of all images, IoU per class, mean over the classes that
   occur (the dataset-level convention of SPADE's Cityscapes/ADE20K tables, Park et
   al. 2019, which run a pretrained segmenter on the samples the same way).
+* ``pixel_accuracy`` (↑, 0..1) — from the same confusion matrix: the fraction of all
+  pixels the segmenter labels with the conditioning class (SPADE's "accu" column).
 * ``r_precision`` (↑, 0..1) — Xu et al. 2018 (AttnGAN) R-precision with R = 1: each
   sample's caption is ranked against 99 mismatched captions of other samples by
   ``scenes-matcher``'s cosine similarity (:func:`gbench.metrics.r_precision.r_precision`);
@@ -35,7 +37,7 @@ from gbench.errors import GbenchError
 from gbench.metrics.spec import MetricSpec, Score, register_metric
 
 EVALUATOR_OF = {"caption_consistency": "scenes-evaluator", "layout_miou": "scenes-segmenter",
-                "r_precision": "scenes-matcher"}
+                "pixel_accuracy": "scenes-segmenter", "r_precision": "scenes-matcher"}
 R_MISMATCHED, R_FOLDS = 99, 10  # AttnGAN: 1 true + 99 random mismatched captions; mean ± std over folds
 IMAGE_SIZE = 64
 
@@ -178,14 +180,30 @@ def caption_consistency(inputs: ConditionedInputs) -> Score:
 # --------------------------------------------------------------------------- layout mIoU
 
 
-def layout_miou(inputs: ConditionedInputs) -> Score:
+def _layout_confusion(inputs: ConditionedInputs, metric: str) -> np.ndarray:
+    """The dataset-level confusion of conditioning label maps vs scenes-segmenter's maps of the
+    samples, computed once per inputs (layout mIoU and pixel accuracy both read it)."""
     from gbench.data.scenes import LABEL_MAP_CLASSES
     from gbench.features.scenes_segmenter import segment
-    from gbench.metrics.segmentation import confusion_matrix, mean_iou
+    from gbench.metrics.segmentation import confusion_matrix
 
-    true = inputs.require("label_maps", "layout_miou")
-    pred = segment(inputs.evaluator(EVALUATOR_OF["layout_miou"]), inputs.images, batch_size=inputs.batch_size)
-    return Score(float(mean_iou(confusion_matrix(pred, true, len(LABEL_MAP_CLASSES)))), None, {})
+    true = inputs.require("label_maps", metric)
+    if "layout_confusion" not in inputs.memo:
+        pred = segment(inputs.evaluator(EVALUATOR_OF[metric]), inputs.images, batch_size=inputs.batch_size)
+        inputs.memo["layout_confusion"] = confusion_matrix(pred, true, len(LABEL_MAP_CLASSES))
+    return inputs.memo["layout_confusion"]
+
+
+def layout_miou(inputs: ConditionedInputs) -> Score:
+    from gbench.metrics.segmentation import mean_iou
+
+    return Score(float(mean_iou(_layout_confusion(inputs, "layout_miou"))), None, {})
+
+
+def layout_pixel_accuracy(inputs: ConditionedInputs) -> Score:
+    from gbench.metrics.segmentation import pixel_accuracy
+
+    return Score(float(pixel_accuracy(_layout_confusion(inputs, "pixel_accuracy"))), None, {})
 
 
 # --------------------------------------------------------------------------- R-precision
@@ -214,6 +232,10 @@ register_metric(
     MetricSpec("layout_miou", "Layout mIoU", True,
                "mIoU between the conditioning label map and scenes-segmenter's map of the sample "
                "(dataset-level confusion)", decimals=3, consumes="conditioned", compute=layout_miou),
+    MetricSpec("pixel_accuracy", "Pixel acc.", True,
+               "fraction of pixels where scenes-segmenter's map of the sample has the conditioning label "
+               "map's class (SPADE's second segmentation score)", decimals=3, consumes="conditioned",
+               compute=layout_pixel_accuracy),
     MetricSpec("r_precision", "R-precision", True,
                "AttnGAN R-precision (R = 1): the true caption ranks first among 99 mismatched by "
                "scenes-matcher's cosine similarity", decimals=3, consumes="conditioned",

@@ -14,6 +14,7 @@ from zoo.models import btcvae, cgan, dcgan, gan, icgan, srgan, srresnet, vae
 from zoo.models import progan, stylegan
 from zoo.models import sagan
 from zoo.models import biggan
+from zoo.models import spade, stackgan, stackgan_stage2
 from zoo.models.base import FAMILIES, NEEDS, PRESET_NAMES, GenerativeModel, ModelSpec, with_overrides
 from zoo.registry import Registry
 
@@ -34,5 +35,9 @@ MODELS.register("progan", progan.SPEC)
 MODELS.register("stylegan", stylegan.SPEC)
 MODELS.register("sagan", sagan.SPEC)
 MODELS.register("biggan", biggan.SPEC)
+MODELS.register("stackgan1", stackgan.STAGE1_SPEC)
+MODELS.register("stackgan2", stackgan_stage2.STAGE2_SPEC)
+MODELS.register("spade", spade.SPEC)
+MODELS.register("spade-baseline", spade.BASELINE_SPEC)
 
 __all__ = ["MODELS", "ModelSpec", "GenerativeModel", "PRESET_NAMES", "FAMILIES", "NEEDS", "with_overrides"]

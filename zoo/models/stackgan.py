@@ -59,7 +59,7 @@ Deviations from the paper:
 * lengths in iterations (full: 600 epochs of the 20k scenes images at batch 64, lr halved
   every 100 epochs as in Sec. 4), Stage-I's first ``text_steps`` of them pre-training φ_t.
 
-Stage-II is in :mod:`zoo.models.stackgan_stage2` (``stackgan.STAGE2_SPEC`` reaches it).
+Stage-II is in :mod:`zoo.models.stackgan_stage2` (``STAGE2_SPEC``).
 """
 
 from __future__ import annotations
@@ -352,15 +352,3 @@ STAGE1_SPEC = ModelSpec(
     description="Zhang et al. 2017, StackGAN Stage-I: caption → low-resolution image with conditioning "
                 "augmentation and a matching-aware D (upsampled bilinearly to the data size)",
 )
-
-_STAGE2_NAMES = ("STAGE2_SPEC", "STAGE2_PRESETS", "Stage2", "Stage2Config", "Stage2Generator", "make_stage2_config",
-                 "build_stage2")
-
-
-def __getattr__(name: str):
-    """Stage-II lives in :mod:`zoo.models.stackgan_stage2` (file size) and is reachable from here
-    (``stackgan.STAGE2_SPEC``); imported on first use, so neither module imports the other at load."""
-    if name in _STAGE2_NAMES:
-        from zoo.models import stackgan_stage2
-        return getattr(stackgan_stage2, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

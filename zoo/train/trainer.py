@@ -206,7 +206,7 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
                 bar.set_postfix({k: f"{v:.3g}" for k, v in entry.items() if k.endswith("loss")})
             if tc.sample_every and (step % tc.sample_every == 0 or step == tc.steps):
                 with ema.applied() if ema is not None else contextlib.nullcontext():
-                    _save_grid(model, run_dir / f"samples_{step:06d}.png", tc.grid_size, seed)
+                    _save_grid(model, run_dir / f"samples_{step:06d}.png", tc.grid_size, seed, labels)
             if (tc.checkpoint_every and step % tc.checkpoint_every == 0) or step == tc.steps:
                 state = {
                     "fingerprint": fingerprint, "step": step, "batch_counter": batch_counter, "history": history,
@@ -279,11 +279,19 @@ def _write_log(path: Path, history: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def _save_grid(model: nn.Module, path: Path, n: int, seed: int) -> None:
+def _save_grid(model: nn.Module, path: Path, n: int, seed: int, conditions: Any = None) -> None:
     """Samples from fixed noise (a fresh generator seeded with ``seed``), saved as
-    a PNG grid; draws nothing from the training RNGs."""
+    a PNG grid; draws nothing from the training RNGs. Class-conditional models
+    cycle through the classes; caption and layout models take the first ``n``
+    training conditions."""
     from torchvision.utils import save_image
 
-    labels = torch.arange(n) % model.num_classes if model.conditional else None
+    labels = None
+    if model.conditional:
+        if getattr(model, "condition", "class") == "class":
+            labels = torch.arange(n) % model.num_classes
+        else:
+            n = min(n, len(conditions))
+            labels = conditions[:n]
     x = model.sample(n, generator=torch.Generator().manual_seed(seed), labels=labels)
     save_image(x.float().cpu() * 0.5 + 0.5, str(path), nrow=int(math.ceil(math.sqrt(n))))
