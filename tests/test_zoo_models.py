@@ -18,8 +18,8 @@ NAMES = ["gan", "dcgan", "vae", "cvae", "beta-vae", "cgan", "icgan", "burgess-va
 NAMES += ["progan", "stylegan"]  # Zoo II: more in tests/test_zoo_progan_stylegan.py
 NAMES += ["sagan", "biggan"]  # more in tests/test_zoo_sagan_biggan.py
 SR_NAMES = ["srresnet", "srgan"]  # trained on HR patches: tests/test_zoo_sr.py
-# Zoo III, conditioned on captions or label maps: tests/test_zoo_stackgan.py, tests/test_zoo_spade.py
-CONDITIONED_NAMES = ["stackgan1", "stackgan2", "spade", "spade-baseline"]
+# Zoo III, conditioned on captions or label maps: tests/test_zoo_{gan_int_cls,stackgan,spade}.py
+CONDITIONED_NAMES = ["gan-int-cls", "stackgan1", "stackgan2", "spade", "spade-baseline"]
 
 
 def _labels_for(spec, n):

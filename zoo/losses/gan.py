@@ -25,6 +25,16 @@ def d_loss_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Te
     return F.softplus(-real_logits.float()).mean() + F.softplus(fake_logits.float()).mean()
 
 
+def matching_aware_d_loss(real_right: torch.Tensor, real_wrong: torch.Tensor,
+                          fake_right: torch.Tensor) -> torch.Tensor:
+    """GAN-CLS's discriminator loss (Reed et al. 2016, Algorithm 1), minimized, from logits (N,) of
+    D(x, h) (real image, right text), D(x, ĥ) (real image, wrong text), D(x̂, h) (fake, right text):
+    E[−log s_r] + (E[−log(1 − s_w)] + E[−log(1 − s_f)]) / 2, with −log σ(l) = softplus(−l).
+    StackGAN's discriminators (Zhang et al. 2017) use the same loss."""
+    return F.softplus(-real_right.float()).mean() + 0.5 * (F.softplus(real_wrong.float()).mean()
+                                                          + F.softplus(fake_right.float()).mean())
+
+
 def g_loss_minimax(fake_logits: torch.Tensor) -> torch.Tensor:
     """Generator loss of Eq. 1, minimized by G: E[log(1 − D(G(z)))] = E[−softplus(l_fake)].
 

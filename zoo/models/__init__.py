@@ -14,7 +14,7 @@ from zoo.models import btcvae, cgan, dcgan, gan, icgan, srgan, srresnet, vae
 from zoo.models import progan, stylegan
 from zoo.models import sagan
 from zoo.models import biggan
-from zoo.models import spade, stackgan, stackgan_stage2
+from zoo.models import gan_int_cls, spade, stackgan, stackgan_stage2
 from zoo.models.base import FAMILIES, NEEDS, PRESET_NAMES, GenerativeModel, ModelSpec, with_overrides
 from zoo.registry import Registry
 
@@ -35,6 +35,7 @@ MODELS.register("progan", progan.SPEC)
 MODELS.register("stylegan", stylegan.SPEC)
 MODELS.register("sagan", sagan.SPEC)
 MODELS.register("biggan", biggan.SPEC)
+MODELS.register("gan-int-cls", gan_int_cls.SPEC)
 MODELS.register("stackgan1", stackgan.STAGE1_SPEC)
 MODELS.register("stackgan2", stackgan_stage2.STAGE2_SPEC)
 MODELS.register("spade", spade.SPEC)

@@ -65,7 +65,7 @@ from torch import nn
 
 from zoo.layers import ConvDecoder, check_condition, dcgan_init_, down_block, num_doublings
 from zoo.layers.text import CaptionEmbedding, matching_loss, mismatched
-from zoo.losses.gan import d_loss_bce, g_loss_nonsaturating
+from zoo.losses.gan import d_loss_bce, g_loss_nonsaturating, matching_aware_d_loss
 from zoo.models.base import GenerativeModel, ModelSpec, check_preset_args, randn
 from zoo.train import Phase, TrainConfig
 
@@ -166,8 +166,7 @@ def cls_d_loss(real: torch.Tensor, wrong: torch.Tensor | None, fake: torch.Tenso
     E[−log s_r] + (E[−log(1 − s_w)] + E[−log(1 − s_f)]) / 2; ``wrong`` None → E[−log s_r] + E[−log(1 − s_f)]."""
     if wrong is None:
         return d_loss_bce(real, fake)
-    return F.softplus(-real.float()).mean() + 0.5 * (F.softplus(wrong.float()).mean()
-                                                    + F.softplus(fake.float()).mean())
+    return matching_aware_d_loss(real, wrong, fake)
 
 
 class GANINTCLS(GenerativeModel):

@@ -72,6 +72,7 @@ from torch import nn
 
 from zoo.layers import dcgan_init_, down_block, num_doublings
 from zoo.layers.text import CaptionEmbedding, mismatched
+from zoo.losses.gan import matching_aware_d_loss
 from zoo.models.base import GenerativeModel, ModelSpec, check_preset_args, randn
 from zoo.train import Phase, TrainConfig
 
@@ -219,13 +220,6 @@ class MatchingDiscriminator(nn.Module):
         h = self.encode(x)
         c = self.compress(phi)[:, :, None, None].expand(-1, -1, 4, 4)
         return self.logit(torch.cat([h, c], 1)).flatten()
-
-
-def matching_aware_d_loss(real_right: torch.Tensor, real_wrong: torch.Tensor,
-                          fake_right: torch.Tensor) -> torch.Tensor:
-    """GAN-CLS's L_D from logits (N,): sp(−l(x, t)) + ½ [sp(l(x, t̂)) + sp(l(G, t))], batch means."""
-    return F.softplus(-real_right.float()).mean() + 0.5 * (F.softplus(real_wrong.float()).mean()
-                                                          + F.softplus(fake_right.float()).mean())
 
 
 class StackGANModel(GenerativeModel):
