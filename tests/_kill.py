@@ -16,3 +16,13 @@ def kill_after(model, calls: int) -> None:
         return real(*args)
 
     model.loss = loss
+
+
+def assert_same_state(a, b) -> None:
+    """Two modules hold bit-identical state (a resumed run against the uninterrupted one)."""
+    import torch
+
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k

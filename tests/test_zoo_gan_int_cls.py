@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from zoo.models import gan_int_cls
 from zoo.models.base import PRESET_NAMES
 from zoo.train import LOG, init_weights, train
-from _kill import Killed, kill_after  # tests/ is on sys.path (pytest's "prepend" import mode)
+from _kill import Killed, assert_same_state, kill_after  # tests/ is on sys.path (pytest's "prepend" import mode)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 VOCAB = 54  # the scenes caption grammar's vocabulary, 0 = padding
@@ -207,10 +207,7 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     torch.manual_seed(8)
     resumed = gan_int_cls.build(config)
     assert train(resumed, config, images, tokens, tmp_path / "b", "cpu", seed=3, progress=False) == history
-    a, b = straight.state_dict(), resumed.state_dict()
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    assert_same_state(straight, resumed)
 
 
 @pytest.mark.parametrize("bad, match", [

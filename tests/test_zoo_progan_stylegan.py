@@ -15,7 +15,7 @@ from zoo.losses import gan_losses, gradient_penalty, r1_penalty
 from zoo.models import MODELS
 from zoo.models.progan import growth, process_reals
 from zoo.train import LOG, train
-from _kill import Killed, kill_after  # tests/ is on sys.path (pytest's "prepend" import mode)
+from _kill import Killed, assert_same_state, kill_after  # tests/ is on sys.path (pytest's "prepend" import mode)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 SHAPES = [(1, 32, 32), (3, 64, 64)]
@@ -168,10 +168,7 @@ def test_progan_resumes_bit_identically_after_a_kill_mid_fade_in(tmp_path):
     torch.manual_seed(3)
     resumed = spec.build(config)
     assert train(resumed, config, images, None, tmp_path / "b", "cpu", seed=3, progress=False) == history
-    a, b = straight.state_dict(), resumed.state_dict()
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    assert_same_state(straight, resumed)
 
 
 @pytest.mark.parametrize("switch", ["progressive", "minibatch_stddev", "equalized_lr", "pixel_norm", "ema"])

@@ -12,7 +12,7 @@ from zoo.models import stackgan as sg
 from zoo.models import stackgan_stage2 as sg2
 from zoo.models.srgan import state_digest
 from zoo.train import LOG, init_weights, train
-from _kill import Killed, kill_after  # tests/ is on sys.path (pytest's "prepend" import mode)
+from _kill import Killed, assert_same_state, kill_after  # tests/ is on sys.path (pytest's "prepend" import mode)
 
 VOCAB = 54  # the scenes caption grammar; 0 = padding
 
@@ -220,8 +220,7 @@ def test_killed_run_resumes_to_identical_weights(tmp_path, trained_stage1, stage
     torch.manual_seed(8)
     resumed = spec.build(config, **needs)
     assert train(resumed, config, images, tokens, tmp_path / "b", "cpu", seed=3, progress=False) == history
-    a, b = straight.state_dict(), resumed.state_dict()
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert_same_state(straight, resumed)
 
 
 @pytest.mark.parametrize("bad, match", [

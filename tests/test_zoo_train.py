@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from zoo.models import MODELS
 from zoo.train import CHECKPOINT, EMA, LOG, BatchSampler, Minibatches, init_weights, load_state, save_state, train
-from _kill import Killed, kill_after  # tests/ is on sys.path (pytest's "prepend" import mode)
+from _kill import Killed, assert_same_state, kill_after  # tests/ is on sys.path (pytest's "prepend" import mode)
 
 
 def _data(n=24, shape=(1, 32, 32), seed=0):
@@ -104,10 +104,7 @@ def test_killed_run_resumes_to_identical_weights(tmp_path, name, changes, calls_
 
     assert history_resumed == history
     assert (tmp_path / "b" / LOG).read_text() == (tmp_path / "a" / LOG).read_text()
-    a, b = straight.state_dict(), resumed.state_dict()
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    assert_same_state(straight, resumed)
 
 
 def test_finished_run_returns_its_history_and_weights_without_training(tmp_path):
