@@ -187,8 +187,8 @@ class GenerativeModel(nn.Module):
         if not self.conditional:
             return None
         if labels is None:
-            raise ValueError(f"{type(self).__name__} is {self.condition}-conditional: pass its {self.condition} "
-                             f"condition for {n} samples")
+            what = f"labels (int64, shape ({n},))" if self.condition == "class" else f"its {self.condition} condition"
+            raise ValueError(f"{type(self).__name__} is {self.condition}-conditional: pass {what} for {n} samples")
         return check_condition(self.condition, labels, self.num_classes, n, self.image_shape[-1]).to(self.device)
 
     def sample(self, n: int, generator: torch.Generator | None = None,
