@@ -33,12 +33,12 @@ CUB_CLASSES = ("001.Albatross", "002.Grebe", "003.Heron", "004.Wren")
 BOXES = [(10.0, 5.0, 8.0, 6.0), (2.0, 3.0, 20.0, 10.0)]  # a box inside the image, one clipped by the border
 
 
-def _birds(root, class_lists=True, text="text"):
+def _birds(root, class_lists=True, text="text", per_class=2):
     base = root / "birds"
     cub = base / "CUB_200_2011"
     rows = []  # (id, class index, relative path)
     for c, name in enumerate(CUB_CLASSES):
-        for j in range(2):
+        for j in range(per_class):
             rows.append((len(rows) + 1, c, f"{name}/{name[4:]}_{j}.jpg"))
     for i, c, rel in rows:
         _photo(cub / "images" / rel, i)
@@ -121,9 +121,12 @@ def test_no_pickle_is_read_and_sources_pickle(tmp_path, monkeypatch):
     assert torch.equal(again[0][:2], first[0]) and torch.equal(again[1][0], first[1])
 
 
-def _ade(root):
+def _ade(root, n=0):
+    """Two training pairs and one validation pair with known classes (+ n more of each, random halves)."""
     base = root / "ADEChallengeData2016"
     specs = {"training": [("00000001", 3, 150), ("00000002", 0, 7)], "validation": [("00000001", 12, 0)]}
+    for sub, items in specs.items():
+        items += [(f"{k + 10:08d}", k % 151, (7 * k) % 151) for k in range(n)]
     for sub, items in specs.items():
         tag = "train" if sub == "training" else "val"
         for k, (stem, left, right) in enumerate(items):
@@ -131,8 +134,9 @@ def _ade(root):
             _label_png(base / "annotations" / sub / f"ADE_{tag}_{stem}.png", left, right)
     (base / "objectInfo150.txt").write_text("Idx\tRatio\tTrain\tVal\tName\n1\t0.15\t11664\t1172\twall\n"
                                             "3\t0.09\t8265\t796\tsky\n")
-    (base / "sceneCategories.txt").write_text("ADE_train_00000001 bathroom\nADE_train_00000002 street\n"
-                                              "ADE_val_00000001 bathroom\n")
+    scenes = ["ADE_train_00000001 bathroom", "ADE_train_00000002 street", "ADE_val_00000001 bathroom"]
+    scenes += [f"ADE_{tag}_{k + 10:08d} street" for tag in ("train", "val") for k in range(n)]
+    (base / "sceneCategories.txt").write_text("".join(line + "\n" for line in scenes))
 
 
 def test_ade20k_pairs_names_scenes_and_nearest_resize(tmp_path):

@@ -252,7 +252,7 @@ class GANINTCLS(GenerativeModel):
         return loss, logs
 
 
-PRESETS = {  # sample_every stays 0: the trainer's sample grid conditions on class ids, not captions
+PRESETS = {  # no sample grids (sample_every 0): the suites draw the figures
     "smoke": dict(latent_dim=16, ngf=8, ndf=8, text_dim=16, compressed_dim=8, text_width=8, text_steps=2,
                   train=TrainConfig(steps=6, batch_size=8, log_every=1, checkpoint_every=2)),
     # quick: 0.15 s of one core per pre-training iteration, 0.57–0.61 s per GAN iteration (D 0.26, G 0.35 with

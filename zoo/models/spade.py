@@ -293,7 +293,7 @@ PRESETS = {
                  train=TrainConfig(steps=125_000, batch_size=32, betas=_BETAS, log_every=100,
                                    checkpoint_every=2000)),
 }
-# Sample grids (``sample_every``) stay off: the trainer's grids draw class ids, not label maps.
+# No sample grids (``sample_every`` 0): the conditional suite draws the figures.
 BASELINE_PRESETS = {name: {**table, "spade": False} for name, table in PRESETS.items()}
 
 

@@ -318,7 +318,7 @@ def halving(every: int):
 # 3×64×64 data, batch 32: a "text" iteration 0.11 s, a GAN iteration (D + G at 32×32) 0.17 s, so quick
 # is 150 × 0.11 + 750 × 0.17 ≈ 140 s ≈ 2.3 core-minutes. Full: 600 epochs of the 20k scenes images
 # at batch 64 (the paper's 600 epochs, batch 64, lr halved every 100 epochs).
-# Sample grids stay off (sample_every 0): the trainer's grids draw class labels, not captions.
+# No sample grids (sample_every 0): the conditional suite draws the figures.
 STAGE1_PRESETS = {
     "smoke": dict(stage1_factor=2, z_dim=8, cond_dim=4, text_dim=8, ngf=4, ndf=4, d_cond_dim=4, embed_width=4,
                   text_steps=2, train=adam(5, 8, log_every=1, checkpoint_every=2)),
