@@ -13,7 +13,9 @@ variant, metric, preset, profile and seed) — also when the extractor's
 weights changed, so a table never mixes two versions of one row; different
 seeds are kept and aggregated by the leaderboard. Every
 write rewrites the file through a temporary file and ``os.replace``, so a crash
-leaves either the old or the new file, never half a line.
+leaves either the old or the new file, never half a line; the read–merge–replace
+runs under an exclusive lock (``fcntl.flock`` on ``.<suite>.jsonl.lock`` beside
+the file), so concurrent runs writing to one results folder lose no record.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import json
 import math
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 STATUS = ("ok", "unavailable")
 
@@ -152,13 +155,31 @@ def load_results(results_dir: Path | str) -> dict[str, list[Record]]:
     return {p.stem: read_records(p) for p in sorted(results_dir.glob("*.jsonl"))}
 
 
+@contextmanager
+def locked(path: Path | str) -> Iterator[None]:
+    """Hold an exclusive advisory lock for ``path`` (on ``.<name>.lock`` beside it; the folder is
+    created if missing): one process at a time reads, merges and replaces the file."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def write_records(results_dir: Path | str, records: Iterable[Record]) -> None:
-    """Add ``records`` to their suites' files, replacing records of the same key."""
+    """Add ``records`` to their suites' files, replacing records of the same key, under each
+    file's lock (:func:`locked`)."""
     by_suite: dict[str, list[Record]] = {}
     for r in records:
         by_suite.setdefault(r.suite, []).append(r)
     for suite, new in by_suite.items():
         path = results_file(results_dir, suite)
         new_by_key = {r.key(): r for r in new}
-        kept = [r for r in read_records(path) if r.key() not in new_by_key]
-        atomic_write_text(path, "".join(r.to_json() + "\n" for r in [*kept, *new_by_key.values()]))
+        with locked(path):
+            kept = [r for r in read_records(path) if r.key() not in new_by_key]
+            atomic_write_text(path, "".join(r.to_json() + "\n" for r in [*kept, *new_by_key.values()]))

@@ -1,0 +1,27 @@
+"""Concurrent writers to one results folder lose no record (issue 17, item 1): the read–merge–replace
+of `write_records` runs under a file lock."""
+
+import multiprocessing
+
+from gbench.records import Record, read_records, results_file, write_records
+
+WRITES = 100
+
+
+def _writer(results_dir: str, who: int) -> None:
+    for k in range(WRITES):  # one write per record: as many read–merge–replace cycles as possible
+        write_records(results_dir, [Record(suite="s", model=f"m{who}", dataset="d", metric=f"x{k}", value=float(k),
+                                           status="ok")])
+
+
+def test_two_processes_writing_one_file_keep_every_record(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), who)) for who in (0, 1)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    records = read_records(results_file(tmp_path, "s"))
+    assert len(records) == 2 * WRITES == len({r.key() for r in records})
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]  # no temporary file left behind
