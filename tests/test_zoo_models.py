@@ -20,6 +20,7 @@ NAMES += ["sagan", "biggan"]  # more in tests/test_zoo_sagan_biggan.py
 SR_NAMES = ["srresnet", "srgan"]  # trained on HR patches: tests/test_zoo_sr.py
 # Zoo III, conditioned on captions or label maps: tests/test_zoo_{gan_int_cls,stackgan,spade}.py
 CONDITIONED_NAMES = ["gan-int-cls", "stackgan1", "stackgan2", "spade", "spade-baseline"]
+AUTOREGRESSIVE_NAMES = ["pixelcnn"]  # Zoo IV: tests/test_zoo_pixelcnn.py
 
 
 def _labels_for(spec, n):
@@ -27,7 +28,7 @@ def _labels_for(spec, n):
 
 
 def test_registry_lists_the_models_with_valid_specs():
-    assert MODELS.names() == sorted(NAMES + SR_NAMES + CONDITIONED_NAMES)
+    assert MODELS.names() == sorted(NAMES + SR_NAMES + CONDITIONED_NAMES + AUTOREGRESSIVE_NAMES)
     for name, spec in MODELS.items():
         assert spec.name == name and spec.description and tuple(spec.presets) == PRESET_NAMES
         assert (spec.condition != "class") == (name in CONDITIONED_NAMES)

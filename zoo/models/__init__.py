@@ -15,6 +15,7 @@ from zoo.models import progan, stylegan
 from zoo.models import sagan
 from zoo.models import biggan
 from zoo.models import gan_int_cls, spade, stackgan, stackgan_stage2
+from zoo.models import pixelcnn
 from zoo.models.base import FAMILIES, NEEDS, PRESET_NAMES, GenerativeModel, ModelSpec, with_overrides
 from zoo.registry import Registry
 
@@ -40,5 +41,6 @@ MODELS.register("stackgan1", stackgan.STAGE1_SPEC)
 MODELS.register("stackgan2", stackgan_stage2.STAGE2_SPEC)
 MODELS.register("spade", spade.SPEC)
 MODELS.register("spade-baseline", spade.BASELINE_SPEC)
+MODELS.register("pixelcnn", pixelcnn.SPEC)
 
 __all__ = ["MODELS", "ModelSpec", "GenerativeModel", "PRESET_NAMES", "FAMILIES", "NEEDS", "with_overrides"]
