@@ -10,10 +10,10 @@ from __future__ import annotations
 import statistics
 
 
-def mean_value(records, model: str, metric: str) -> float | None:
-    """Mean over seeds of one row × metric, or None when it was not measured."""
+def mean_value(records, model: str, metric: str, variant: str = "") -> float | None:
+    """Mean over seeds of one row × metric (× variant; "" = none), or None when it was not measured."""
     values = [r.value for r in records if r.model == model and r.metric == metric and r.status == "ok"
-              and not r.variant]
+              and r.variant == variant]
     return statistics.fmean(values) if values else None
 
 

@@ -32,7 +32,7 @@ from dataclasses import replace
 
 import torch
 
-from gbench.claims import section, verdict
+from gbench.claims import mean_value, section, verdict
 from gbench.evaluate import records_for, score_images
 from gbench.figures import save_grid
 from gbench.fit import fit
@@ -169,12 +169,6 @@ def _ppl_records(ctx, dataset, name, variant, model, distance, t0):
     return out
 
 
-def _value(group, model: str, variant: str, metric: str) -> float | None:
-    values = [r.value for r in group if (r.model, r.variant, r.metric) == (model, variant, metric)
-              and r.status == "ok"]
-    return sum(values) / len(values) if values else None
-
-
 def claims(group) -> list[str]:
     """Per ablation: FID of the variant against the full model (the papers: every trick helps), and for
     the tricks the curriculum singles out, the metric it names (EXPECTED)."""
@@ -182,14 +176,14 @@ def claims(group) -> list[str]:
 
     lines = []
     for model, ablations in ABLATIONS.items():
-        full_fid = _value(group, model, FULL, "fid")
+        full_fid = mean_value(group, model, "fid", FULL)
         for variant, _, trick in ablations:
-            fid = _value(group, model, variant, "fid")
+            fid = mean_value(group, model, "fid", variant)
             if full_fid is not None and fid is not None:
                 lines.append(f"- `{model}`: {trick} lowers FID — {variant} {fid:.2f} vs {FULL} {full_fid:.2f} — "
                              f"{verdict(full_fid < fid)}.")
             metric, sign, why = EXPECTED.get((model, variant), (None, 0, ""))
-            full, off = _value(group, model, FULL, metric), _value(group, model, variant, metric)
+            full, off = mean_value(group, model, metric, FULL), mean_value(group, model, metric, variant)
             if metric and full is not None and off is not None:
                 lines.append(f"- `{model}`: {why} — {header(metric)} {variant} {format_number(display(metric, off), 3)}"
                              f" vs {FULL} {format_number(display(metric, full), 3)} — {verdict((off - full) * sign > 0)}.")

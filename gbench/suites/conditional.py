@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from gbench.claims import section, verdict
+from gbench.claims import mean_value, section, verdict
 from gbench.errors import GbenchError
 from gbench.data import ImageSet
 from gbench.evaluate import Reference, conditioned_records, load_profile_extractor, records_for, score_images
@@ -272,25 +272,19 @@ def _interpolation_figure(ctx, dataset: str, model, test: CondData) -> str:
     return rel
 
 
-def _value(group, model, metric, variant=""):
-    values = [r.value for r in group if (r.model, r.metric, r.variant) == (model, metric, variant)
-              and r.status == "ok"]
-    return sum(values) / len(values) if values else None
-
-
 def claims(group) -> list[str]:
     lines = []
-    fid1, fid2 = _value(group, "stackgan1", "fid"), _value(group, "stackgan2", "fid")
+    fid1, fid2 = mean_value(group, "stackgan1", "fid"), mean_value(group, "stackgan2", "fid")
     if fid1 is not None and fid2 is not None:
         lines.append(f"- Stage-II refines Stage-I (Zhang et al. 2017, Table 2): FID `stackgan2` {fid2:.2f} vs "
                      f"`stackgan1` {fid1:.2f} (Stage-I generates at half the resolution) — {verdict(fid2 < fid1)}.")
-    r_ca, r_no = _value(group, "stackgan1", "recall"), _value(group, "stackgan1", "recall", "no-ca")
-    f_no = _value(group, "stackgan1", "fid", "no-ca")
+    r_ca, r_no = mean_value(group, "stackgan1", "recall"), mean_value(group, "stackgan1", "recall", "no-ca")
+    f_no = mean_value(group, "stackgan1", "fid", "no-ca")
     if None not in (r_ca, r_no, fid1, f_no):
         lines.append(f"- Conditioning augmentation raises diversity (Zhang et al. 2017, Sec. 5.3): recall with CA "
                      f"{r_ca:.3f} vs without {r_no:.3f} (FID {fid1:.2f} vs {f_no:.2f}) — {verdict(r_ca > r_no)}.")
     for metric, better in (("layout_miou", max), ("fid", min)):
-        s, b = _value(group, "spade", metric), _value(group, "spade-baseline", metric)
+        s, b = mean_value(group, "spade", metric), mean_value(group, "spade-baseline", metric)
         if s is not None and b is not None:
             lines.append(f"- SPADE beats concatenating the layout at the input (Park et al. 2019, Table 1): "
                          f"{metric} `spade` {s:.3f} vs `spade-baseline` {b:.3f} — {verdict(better(s, b) == s != b)}.")
