@@ -16,7 +16,7 @@ from zoo.layers import CONDITIONS, check_condition
 from zoo.train import Phase, TrainConfig
 
 PRESET_NAMES = ("smoke", "quick", "full")  # the only definition; gbench imports it
-FAMILIES = ("gan", "vae", "cgan", "icgan", "sr", "autoregressive")
+FAMILIES = ("gan", "vae", "cgan", "icgan", "sr", "autoregressive", "voxel", "inpainting")
 # Inputs a model may need beyond its config, provided by whoever trains it (gbench's fit helper):
 #   num_images       size of the training split (β-TCVAE's minibatch-weighted TC estimate)
 #   generator_state  trained generator weights of the model named by ``init_from`` (SRGAN ← SRResNet)
