@@ -250,8 +250,15 @@ def _filter_valid(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _ssim_map_sum(x: torch.Tensor, y: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Sum over channels and valid positions of the SSIM map of x, y float64 (N, C, H, W) → (N,)."""
+def ssim_map(x: torch.Tensor, y: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
+    """The SSIM map of x, y float64 (N, C, H, W) on the 0..255 scale → (N, C, H − 10, W − 10).
+
+    Entry (n, c, i, j) is SSIM (Wang et al. 2004, Eq. 13) of the 11×11 Gaussian windows centred on
+    pixel (i + 5, j + 5): 'valid' positions only, as :func:`ssim` averages them. ``g`` is the 1-D
+    window (:func:`gaussian_window`; made when None). Masked averages (the inpainting metrics) weight
+    this map; :func:`ssim` sums it.
+    """
+    g = gaussian_window(device=x.device) if g is None else g
     c1 = (SSIM_K1 * PEAK) ** 2
     c2 = (SSIM_K2 * PEAK) ** 2
     c = x.shape[1]
@@ -263,7 +270,12 @@ def _ssim_map_sum(x: torch.Tensor, y: torch.Tensor, g: torch.Tensor) -> torch.Te
     cov = xy - mu_x * mu_y
     num = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
     den = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
-    return (num / den).sum(dim=(1, 2, 3))
+    return num / den
+
+
+def _ssim_map_sum(x: torch.Tensor, y: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Sum over channels and valid positions of the SSIM map of x, y float64 (N, C, H, W) → (N,)."""
+    return ssim_map(x, y, g).sum(dim=(1, 2, 3))
 
 
 # Float64 values per block of moment maps. On CPU filtering slows down ~3×
@@ -374,5 +386,5 @@ register_metric(
 )
 
 
-__all__ = ["psnr", "ssim", "rgb_to_y", "gaussian_window", "score_pairs", "psnr_score", "ssim_score", "PEAK",
+__all__ = ["psnr", "ssim", "ssim_map", "rgb_to_y", "gaussian_window", "score_pairs", "psnr_score", "ssim_score", "PEAK",
            "SR_PROTOCOL", "Y_CONVENTIONS"]
