@@ -21,10 +21,18 @@ divides by H·W·ln 2 with no dequantization term (a discrete likelihood).
 
 Sampling runs the network H·W times in raster order, drawing each pixel from
 its conditional with uniform noise from the caller's generator (inverse CDF).
-Cache: output rows ≤ r of masked convolutions depend on input rows ≤ r only,
-so at row r the network runs on the top r + 1 rows (about H/2 of H rows on
-average, half the cost), with identical results. No activations are cached
-across columns.
+Fast path: the logits at pixel (i, j) depend only on the inputs in rows
+i − R … i and columns j − R … j + R, where R = first_kernel_size // 2 +
+layers · (kernel_size // 2) is the network's receptive radius (every masked
+k×k convolution reaches k // 2 rows up and k // 2 columns to each side, and
+nothing below). So at (i, j) the network runs on that window only, clipped to
+the image (where clipping meets the image border, the window's zero padding is
+the network's own). Errors from zero padding at a window edge inside the image
+reach at most R − 1 cells inward, so the window's cell (i, j) is the full
+network's value, up to float rounding of convolutions on a smaller input
+(about 1e-6; tested). At 32×32 with R = 7 a window has 8 × 15 cells instead of
+the whole image's 1,024: about 8× less work per pixel than running on every
+row, without caching any activation.
 
 Deviations from the paper:
 
@@ -163,6 +171,12 @@ class PixelCNN(GenerativeModel):
 
     # --- sampling -------------------------------------------------------------------------------
 
+    @property
+    def receptive_radius(self) -> int:
+        """R: the logits at (i, j) read inputs in rows i − R … i and columns j − R … j + R only."""
+        c = self.config
+        return c.first_kernel_size // 2 + c.layers * (c.kernel_size // 2)
+
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError("PixelCNN has no latent code: use sample(n, generator)")
 
@@ -172,21 +186,24 @@ class PixelCNN(GenerativeModel):
         (level/127.5 − 1; binarized: ±1), on the model's device. Uniform noise comes
         from ``generator`` on its own device (global RNG if None), so a seeded CPU
         generator gives the same draws on any model device. At row r the network
-        runs on rows ≤ r only (exact: see the module docstring)."""
+        runs on its receptive window only (see the module docstring)."""
         _, h, w = self.image_shape
         device = self.device
         where = generator.device if generator is not None else device
+        r = self.receptive_radius
         x = torch.zeros(n, 1, h, w, device=device)
         with evaluating(self):
             for i in range(h):
+                top = max(0, i - r)
                 for j in range(w):
-                    out = self.logits(x[:, :, :i + 1])
+                    left = max(0, j - r)
+                    out = self.logits(x[:, :, top:i + 1, left:min(w, j + r + 1)])[..., -1, j - left]
                     u = torch.rand(n, generator=generator, device=where).to(device)
                     if self.config.binarized:
-                        bit = (u < torch.sigmoid(out[:, 0, i, j])).float()
+                        bit = (u < torch.sigmoid(out[:, 0])).float()
                         x[:, 0, i, j] = bit * 2.0 - 1.0
                     else:
-                        cdf = torch.softmax(out[:, :, 0, i, j].double(), dim=1).cumsum(1)
+                        cdf = torch.softmax(out[:, :, 0].double(), dim=1).cumsum(1)
                         level = torch.searchsorted(cdf, u.double().unsqueeze(1)).clamp(max=LEVELS - 1)
                         x[:, 0, i, j] = level.squeeze(1).float() / 127.5 - 1.0
         return x
@@ -198,8 +215,9 @@ PRESETS = {
                   train=TrainConfig(steps=4, batch_size=8, lr=1e-3, betas=(0.9, 0.999), log_every=1,
                                     checkpoint_every=2)),
     # quick, digits 1×32×32 on one core (OMP_NUM_THREADS=1): 0.21 s per iteration (batch 16), 1000
-    # iterations ≈ 210 s ≈ 3.5 core-minutes of training. Sampling 64 images takes 138 s (1024 network
-    # runs on the top rows; 32 channels × 5 layers took 1.0 s/iteration and 335 s to sample 64).
+    # iterations ≈ 210 s ≈ 3.5 core-minutes of training. Sampling on the receptive window (R = 7):
+    # 64 images in 22 s, 256 in 110 s (on the top rows of the whole width it took 138 s for 64;
+    # 32 channels × 5 layers took 1.0 s/iteration and 335 s to sample 64 that way).
     "quick": dict(channels=16, layers=4,
                   train=TrainConfig(steps=1000, batch_size=16, lr=1e-3, betas=(0.9, 0.999), log_every=25,
                                     checkpoint_every=200, sample_every=0)),
