@@ -7,6 +7,7 @@ from zoo.layers.conditioning import (
 from zoo.layers.equalized import EqualizedConv2d, EqualizedLinear, MinibatchStddev, PixelNorm
 from zoo.layers.conv import ConvDecoder, ConvEncoder, down_block, num_doublings, up_block
 from zoo.layers.init import dcgan_init_
+from zoo.layers.masks import MASK_KINDS, center_mask, free_form_mask, make_masks
 from zoo.layers.mlp import MLP
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "EqualizedLinear", "EqualizedConv2d", "PixelNorm", "MinibatchStddev",
     "one_hot", "concat_one_hot", "concat_label_maps", "check_labels", "check_condition", "CONDITIONS",
     "dcgan_init_",
+    "MASK_KINDS", "center_mask", "free_form_mask", "make_masks",
 ]
