@@ -47,7 +47,8 @@ from gbench.images import float_to_uint8, uint8_to_float
 from gbench.metrics.spec import MetricSpec, register_metric
 from gbench.suites.base import RunContext, Suite
 
-MODELS = ("gan", "dcgan", "vae", "cvae", "beta-vae", "cgan", "icgan", "progan", "stylegan", "sagan", "biggan")
+MODELS = ("gan", "dcgan", "vae", "cvae", "beta-vae", "cgan", "icgan", "progan", "stylegan", "sagan", "biggan",
+          "pixelcnn")
 DATASETS_BY_PROFILE = {"embedded": ("digits", "scenes"), "paper": ("mnist", "cifar10", "celeba")}
 # 3×64×64 colour scenes: the convolutional GANs of the curriculum (Radford et al. trained DCGAN at
 # 64×64); the MLP models and the small VAEs were designed for 28–32 px digits.
@@ -61,7 +62,8 @@ register_metric(
                spread="std over test images"),
     MetricSpec("nll_iwae", "NLL IWAE (nats)", False, "−log p(x) from the IWAE bound (Burda et al. 2016), per image",
                decimals=1, spread="std over test images"),
-    MetricSpec("bits_per_dim", "bits/dim", False, "IWAE negative log-likelihood in bits per dimension", decimals=3),
+    MetricSpec("bits_per_dim", "bits/dim", False, "negative log-likelihood in bits per dimension: the IWAE bound "
+               "for VAEs, exact for PixelCNN and independent pixels", decimals=3),
     MetricSpec("class_acc", "class acc.", True, "evaluator accuracy on class-conditional samples (requested class)",
                decimals=3),
     MetricSpec("edit_acc", "edit acc.", True, "IcGAN: evaluator accuracy on images edited to a new class",
@@ -170,25 +172,13 @@ def _run_model(ctx, dataset, name, train, test, reference, extractor):
 
 
 def _vae_rows(ctx, dataset, name, model, test, conditional, t0):
-    """Test-split ELBO and IWAE NLL per image (nats) and NLL in bits/dim.
+    """Test-split ELBO and IWAE NLL per image (nats) and NLL in bits/dim
+    (:func:`gbench.suites.likelihood.vae_bounds`)."""
+    from gbench.suites.likelihood import vae_bounds
 
-    A Gaussian decoder is a density, so it is evaluated on dequantized images
-    (``zoo.losses.dequantize_uint8``) and ``model.bits_per_dim`` adds the bin
-    width; the Bernoulli decoder takes the images as they are.
-    """
-    from zoo.losses import dequantize_uint8
-
-    g = torch.Generator().manual_seed(ctx.seed)
-    images = test.images[:]
-    x = dequantize_uint8(images, g) if model.config.decoder == "gaussian" else uint8_to_float(images)
-    x = x.to(ctx.device)
-    y = test.labels if conditional else None
     k = IWAE_K[ctx.preset]
-    with torch.no_grad():
-        elbo = torch.cat([model.elbo(x[i:i + 128], None if y is None else y[i:i + 128], generator=g).cpu()
-                          for i in range(0, len(x), 128)])
-        bound = torch.cat([model.iwae_bound(x[i:i + 32], None if y is None else y[i:i + 32], k=k, generator=g).cpu()
-                           for i in range(0, len(x), 32)])
+    elbo, bound = vae_bounds(model, test.images[:], test.labels if conditional else None, k,
+                             torch.Generator().manual_seed(ctx.seed), ctx.device)
     bpd = model.bits_per_dim(bound)
     common = dict(n_real=len(test), wall_seconds=time.perf_counter() - t0, protocol={"iwae_k": k})
     return [ctx.record(name, dataset, "elbo", elbo.mean().item(), std=elbo.std().item(), **common),
