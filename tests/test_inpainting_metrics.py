@@ -97,6 +97,17 @@ def test_each_region_ignores_changes_in_the_other():
     assert not torch.equal(masked_ssim(inside, real, mask, "valid"), masked_ssim(completed, real, mask, "valid"))
 
 
+def test_score_completions_is_the_mean_and_std_of_the_per_image_values():
+    real, other = _photos(4, 32, seed=1), _photos(4, 32, seed=2)
+    mask = _centre_mask(4, 32, 14)
+    scores = score_completions(other, real, mask)
+    for name, fn in (("l1", masked_l1), ("psnr", masked_psnr), ("ssim", masked_ssim)):
+        for region in ("hole", "valid"):
+            v = fn(other, real, mask, region)
+            assert scores[f"{name}_{region}"].value == pytest.approx(v.mean().item(), rel=1e-12)
+            assert scores[f"{name}_{region}"].std == pytest.approx(v.std().item(), rel=1e-9)  # both ddof 1
+
+
 def test_an_all_valid_mask_gives_the_whole_image_psnr_and_ssim():
     real = _photos(3, 40, seed=1)
     other = _photos(3, 40, seed=2)

@@ -113,14 +113,23 @@ def masked_ssim(a, b, mask, region: str = "hole") -> torch.Tensor:
     Images must be at least 11×11.
     """
     x, y, keep = _prepare("masked_ssim", a, b, mask, region)
+    return _region_mean(_ssim_map(x, y), _centres(keep), "masked_ssim", region)
+
+
+def _ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The SSIM map of float64 (N, C, H, W) images, computed in blocks of images → (N, C, H − 10, W − 10)."""
     h, w = x.shape[-2:]
     if h < SSIM_WINDOW or w < SSIM_WINDOW:
         raise GbenchError(f"masked_ssim: images are {h}×{w}, need at least {SSIM_WINDOW}×{SSIM_WINDOW} (the window)")
-    r = SSIM_WINDOW // 2
     # blocks of images keep the five float64 moment maps small (64 RGB 64×64 images: ~30 MB)
     step = max(1, _BLOCK // (x.shape[1] * h * w))
-    maps = torch.cat([ssim_map(x[i:i + step], y[i:i + step]) for i in range(0, x.shape[0], step)])
-    return _region_mean(maps, keep[:, :, r:h - r, r:w - r], "masked_ssim", region)
+    return torch.cat([ssim_map(x[i:i + step], y[i:i + step]) for i in range(0, x.shape[0], step)])
+
+
+def _centres(keep: torch.Tensor) -> torch.Tensor:
+    """A region (N, 1, H, W) → the SSIM map positions whose window centre lies in it (N, 1, H − 10, W − 10)."""
+    r = SSIM_WINDOW // 2
+    return keep[:, :, r:keep.shape[2] - r, r:keep.shape[3] - r]
 
 
 PER_IMAGE = {"l1": masked_l1, "psnr": masked_psnr, "ssim": masked_ssim}
@@ -137,14 +146,18 @@ def score_completions(completed, real, masks) -> dict[str, Score]:
     A mean over images that contains ``+inf`` (PSNR of a region left exactly as
     it was: known pixels pasted back) is ``+inf`` with no std.
     """
+    values = {f"{m}_{region}": fn(completed, real, masks, region) for m, fn in PER_IMAGE.items() if m != "ssim"
+              for region in REGIONS}
+    x, y, hole = _prepare("masked_ssim", completed, real, masks, "hole")
+    maps = _ssim_map(x, y)  # one map serves both regions
+    for region, keep in zip(REGIONS, (hole, ~hole)):
+        values[f"ssim_{region}"] = _region_mean(maps, _centres(keep), "masked_ssim", region)
     out = {}
-    for metric, fn in PER_IMAGE.items():
-        for region in REGIONS:
-            values = fn(completed, real, masks, region).tolist()
-            # statistics.stdev fails on inf; a spread of values that include +inf is not defined
-            spread = len(values) > 1 and all(math.isfinite(v) for v in values)
-            out[f"{metric}_{region}"] = Score(statistics.fmean(values), statistics.stdev(values) if spread else None,
-                                              dict(INPAINT_PROTOCOL))
+    for name in METRIC_NAMES:
+        v = values[name].tolist()
+        # statistics.stdev fails on inf; a spread of values that include +inf is not defined
+        spread = len(v) > 1 and all(math.isfinite(e) for e in v)
+        out[name] = Score(statistics.fmean(v), statistics.stdev(v) if spread else None, dict(INPAINT_PROTOCOL))
     return out
 
 
