@@ -1,6 +1,7 @@
 """What a dataset is in gbench.
 
-Every dataset yields :class:`ImageSet`: uint8 images (N, C, H, W) with optional
+Every dataset yields :class:`ImageSet`: uint8 images (N, C, H, W) — or, for
+volumetric data (`voxels`), occupancy grids (N, C, D, H, W) — with optional
 integer labels, for a fixed, documented ``train`` / ``test`` split. Small
 datasets hold their images as one uint8 tensor; large ones (CelebA) as a
 :class:`gbench.data.lazy.LazyImages` that decodes on access, so a split never
@@ -26,10 +27,11 @@ class ImageSet:
     """A split of a dataset.
 
     Attributes:
-        images: uint8 (N, C, H, W), 0..255: a tensor, or an image source that
+        images: uint8 (N, C, H, W), 0..255 (or (N, C, D, H, W) volumes,
+            ``ndim == 5``): a tensor, or an image source that
             decodes on access (:class:`~gbench.data.lazy.LazyImages`, or any
             object with ``len``, ``shape``, ``dtype == torch.uint8``,
-            ``ndim == 4`` and ``__getitem__`` taking an int, a slice or an
+            ``ndim == 4`` (5) and ``__getitem__`` taking an int, a slice or an
             int64 1-D tensor and returning uint8 tensors). Either way
             ``images[idx]``, ``images[:n]`` give tensors and ``images.shape``,
             ``len(split)`` work; a lazy source is not a tensor, so pass
@@ -47,9 +49,10 @@ class ImageSet:
         if not isinstance(x, torch.Tensor) and not all(hasattr(x, a) for a in ("shape", "__getitem__", "__len__")):
             raise ValueError(f"ImageSet.images must be a uint8 tensor (N, C, H, W) or a lazy image source, "
                              f"got {type(x).__name__}")
-        if getattr(x, "dtype", None) != torch.uint8 or getattr(x, "ndim", None) != 4 or len(x.shape) != 4:
-            raise ValueError(f"ImageSet.images must be uint8 (N, C, H, W), got {getattr(x, 'dtype', None)} "
-                             f"{tuple(x.shape)}")
+        if getattr(x, "dtype", None) != torch.uint8 or getattr(x, "ndim", None) not in (4, 5) \
+                or len(x.shape) != x.ndim:
+            raise ValueError(f"ImageSet.images must be uint8 (N, C, H, W) or volumes (N, C, D, H, W), got "
+                             f"{getattr(x, 'dtype', None)} {tuple(x.shape)}")
         if self.labels is not None and self.labels.shape != (self.images.shape[0],):
             raise ValueError("ImageSet.labels must have shape (N,)")
 
@@ -71,7 +74,7 @@ class DatasetSpec:
         profile: ``embedded`` (ships with gbench or its dependencies; works
             offline) or ``paper`` (needs a local root).
         load: ``load(split, root, download) -> ImageSet``.
-        shape: (C, H, W) of every image.
+        shape: (C, H, W) of every image; (C, D, H, W) of every volume.
         num_classes: number of labels, or None.
         root_hint: for paper datasets, what ``--data-root`` must contain.
     """
@@ -80,7 +83,7 @@ class DatasetSpec:
     description: str
     profile: str
     load: Callable[[str, Path | None, bool], ImageSet]
-    shape: tuple[int, int, int]
+    shape: tuple[int, ...]
     num_classes: int | None = None
     root_hint: str = ""
 
