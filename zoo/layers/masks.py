@@ -118,7 +118,7 @@ def free_form_mask(n: int, size: int, ratio: float, generator: torch.Generator) 
         corner = ((torch.minimum(a, b) - radius[:, None]).floor()).clamp(0, size - box).long()
         cols, rows = corner[:, :1] + offsets, corner[:, 1:] + offsets
         # Squared distance from each pixel centre p to the segment a→b, with d = p − a, v = b − a and
-        # s = d·v / |v|² the position along it: |d − clamp(s)·v|² = |d|² + |v|²·t·(t − 2s), t = clamp(s, 0, 1).
+        # s = d·v / |v|² the position along it: |d − t·v|² = |d|² + |v|²·t·(t − 2s) with t = clamp(s, 0, 1).
         # d is separable in (row, column), so s and |d|² are sums of a row term and a column term.
         v = b - a
         v2 = (v * v).sum(1).clamp(min=1e-12)
