@@ -92,8 +92,8 @@ def folder_data(name: str, root: Path | str | None, n_test: int, size: int) -> t
         return None, why
     train, test = split
     n = min(n_test, len(test))
-    return InpaintData(name, ImageSet(train), test[:n],
-                       f"{len(train)} train / first {n} of {len(test)} test images, centre square → {size}×{size}"), ""
+    note = f"{len(train)} train / first {n} of {len(test)} test images, centre square → {size}×{size}"
+    return InpaintData(name, ImageSet(train), test[:n], note), ""
 
 
 __all__ = ["FOLDERS", "TEST_SEED", "InpaintData", "folder_data", "folder_split", "natural"]

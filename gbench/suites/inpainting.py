@@ -78,7 +78,7 @@ FILLS = {
 OPENCV_ROWS = ("telea", "navier-stokes")
 MODELS = (*FILLS, ABLATION, GAN)
 DATASETS_BY_PROFILE = {"embedded": ("natural", "scenes"), "paper": ("places2", "celeba", "paris-streetview")}
-SIZE = 64                # image side: `scenes` and CelebA are 64×64; natural patches and the paper folders are cut to it
+SIZE = 64                # image side: scenes and CelebA are 64×64; natural patches and paper folders are cut to it
 MASK_SEED = 20180320     # base seed of the test masks (the paper's arXiv date); + CRC-32 of the variant name
 EXAMPLES = 2             # test images per hole setting in the figure
 LPIPS_PROTOCOL = {"lpips_net": "alex", "lpips_version": "0.1", "crop_border": 0}
@@ -91,21 +91,22 @@ class Protocol:
 
     Attributes:
         n_test: test images per hole setting (raised to the extractor's feature_dim + 1 for FID).
-        n_train: `natural`: size of the textured training patch pool; other data sets: at most this
-            many training images (None: the whole split).
+        natural_patches: size of the pool of textured `natural` training patches (the other data sets
+            train on their whole train split, read lazily: only the batches the trainer draws are decoded).
         variants: hole settings, ``<kind>-<ratio>`` (:func:`variant_name`).
     """
 
     n_test: int
-    n_train: int | None
+    natural_patches: int
     variants: tuple[str, ...]
 
 
 PROTOCOLS = {
-    "smoke": Protocol(n_test=16, n_train=64, variants=("center-0.25", "free-0.2")),
-    # 256 test images: FID on the scenes evaluator's 136 features needs ≥ 137; biharmonic takes ~15 ms per 64×64 image
-    "quick": Protocol(n_test=256, n_train=4096, variants=("center-0.25", "free-0.1", "free-0.2", "free-0.3")),
-    "full": Protocol(n_test=2048, n_train=None,
+    "smoke": Protocol(n_test=16, natural_patches=64, variants=("center-0.25", "free-0.2")),
+    # 256 test images: FID on the scenes evaluator's 136 features needs ≥ 137; biharmonic: ~25 ms per 64×64 image
+    "quick": Protocol(n_test=256, natural_patches=4096,
+                      variants=("center-0.25", "free-0.1", "free-0.2", "free-0.3")),
+    "full": Protocol(n_test=2048, natural_patches=16384,
                      variants=("center-0.25", "free-0.1", "free-0.2", "free-0.3", "free-0.4", "free-0.5")),
 }
 
@@ -183,23 +184,18 @@ def _extractor(ctx, dataset: str):
 
 def _data(ctx, dataset: str, protocol: Protocol, n_test: int):
     """The dataset's :class:`~gbench.data.inpaint_sets.InpaintData`, or None after a record saying why not."""
-    from gbench.data import ImageSet
     from gbench.data.inpaint_sets import FOLDERS, InpaintData, folder_data, natural
 
     if dataset == "natural":
-        return natural(protocol.n_train, n_test, SIZE, ctx.seed)
+        return natural(protocol.natural_patches, n_test, SIZE, ctx.seed)
     if dataset in FOLDERS:
         data, why = folder_data(dataset, ctx.data_root, n_test, SIZE)
         if data is None:
             ctx.emit([ctx.record("all", dataset, "all", None, reason=f"unavailable: {why}")])
-        elif protocol.n_train is not None and len(data.train) > protocol.n_train:
-            data = replace(data, train=ImageSet(data.train.images[:protocol.n_train]))
         return data
     for name, train, test in ctx.splits([dataset]):  # registered sets (scenes, celeba): one or no split
-        if protocol.n_train is not None and len(train) > protocol.n_train:
-            train = ImageSet(train.images[:protocol.n_train])
         n = min(n_test, len(test))
-        return InpaintData(name, ImageSet(train.images), test.images[:n],
+        return InpaintData(name, train, test.images[:n],
                            f"{len(train)} train / first {n} test images of the registered {name} split")
     return None
 
@@ -220,9 +216,9 @@ def _completer(ctx, row: str, data):
 def _run_dataset(ctx, data, rows, protocol: Protocol, extractor, fid_reason, lpips, lpips_reason):
     real = data.test
     n, size = real.shape[0], real.shape[-1]
-    ctx.say(f"{data.name}: {len(data.train)} training images, {n} test images × {len(protocol.variants)} hole settings")
-    reference = Reference.from_images(extractor, real) if extractor is not None else None
     masks = {v: eval_masks(v, n, size) for v in protocol.variants}
+    ctx.say(f"{data.name}: {len(data.train)} training images, {n} test images × {len(masks)} hole settings")
+    reference = Reference.from_images(extractor, real) if extractor is not None else None
     opencv_ok, opencv_why = opencv_status()
     records, examples = [], {}
     for row in rows:
