@@ -217,6 +217,10 @@ def _run_dataset(ctx, data, rows, protocol: Protocol, extractor, fid_reason, lpi
     real = data.test
     n, size = real.shape[0], real.shape[-1]
     masks = {v: eval_masks(v, n, size) for v in protocol.variants}
+    if extractor is not None and n <= extractor.feature_dim:  # e.g. Paris StreetView's 100 test images, Inception
+        fid_reason = (f"unavailable: FID needs more test images than {extractor.name} has features "
+                      f"({n} ≤ {extractor.feature_dim}: a singular covariance)")
+        extractor = None
     ctx.say(f"{data.name}: {len(data.train)} training images, {n} test images × {len(masks)} hole settings")
     reference = Reference.from_images(extractor, real) if extractor is not None else None
     opencv_ok, opencv_why = opencv_status()
