@@ -80,6 +80,7 @@ def test_records_are_the_scores_of_the_fixed_test_holes(smoke):
     for variant in inpainting.PROTOCOLS["smoke"].variants:
         masks = inpainting.eval_masks(variant, 137, 64)
         kind, ratio = inpainting.parse_variant(variant)
+        assert inpainting.variant_name(kind, ratio) == variant
         assert masks.float().mean().item() == pytest.approx(ratio, abs=0.01)  # square sides are whole pixels
         assert torch.equal(masks, inpainting.eval_masks(variant, 137, 64))
         scores = score_completions(mean_fill(real, masks), real, masks)

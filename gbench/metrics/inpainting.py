@@ -43,7 +43,8 @@ from gbench.metrics.sr import PEAK, SSIM_WINDOW, ssim_map
 
 REGIONS = ("hole", "valid")
 _BLOCK = 2 ** 20  # float64 pixel values per block of SSIM moment maps
-INPAINT_PROTOCOL = {"channels": "rgb", "crop_border": 0, "ssim_window": SSIM_WINDOW, "ssim_region": "window centre"}
+INPAINT_PROTOCOL = {"channels": "rgb", "crop_border": 0}
+SSIM_PROTOCOL = {**INPAINT_PROTOCOL, "ssim_window": SSIM_WINDOW, "ssim_region": "window centre"}
 
 
 def _prepare(fn: str, a, b, mask, region: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -157,7 +158,8 @@ def score_completions(completed, real, masks) -> dict[str, Score]:
         v = values[name].tolist()
         # statistics.stdev fails on inf; a spread of values that include +inf is not defined
         spread = len(v) > 1 and all(math.isfinite(e) for e in v)
-        out[name] = Score(statistics.fmean(v), statistics.stdev(v) if spread else None, dict(INPAINT_PROTOCOL))
+        protocol = SSIM_PROTOCOL if name.startswith("ssim") else INPAINT_PROTOCOL
+        out[name] = Score(statistics.fmean(v), statistics.stdev(v) if spread else None, dict(protocol))
     return out
 
 
@@ -167,11 +169,11 @@ register_metric(*(spec for region in REGIONS for spec in (
                decimals=2, protocol=INPAINT_PROTOCOL, spread="std over the test images"),
     MetricSpec(f"ssim_{region}", f"SSIM {region}", True,
                f"SSIM map (Wang et al. 2004) averaged over windows centred {_WHERE[region]}", decimals=4,
-               protocol=INPAINT_PROTOCOL, spread="std over the test images"),
+               protocol=SSIM_PROTOCOL, spread="std over the test images"),
     MetricSpec(f"l1_{region}", f"L1 {region}", False, f"mean absolute error in [0, 1] units {_WHERE[region]}",
                decimals=4, protocol=INPAINT_PROTOCOL, spread="std over the test images"),
 )))
 
 
-__all__ = ["METRIC_NAMES", "REGIONS", "INPAINT_PROTOCOL", "masked_l1", "masked_psnr", "masked_ssim",
+__all__ = ["METRIC_NAMES", "REGIONS", "INPAINT_PROTOCOL", "SSIM_PROTOCOL", "masked_l1", "masked_psnr", "masked_ssim",
            "score_completions"]
