@@ -16,14 +16,16 @@ from gbench.evaluate import sample_metrics
 def smoke_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("gen")
     req = RunRequest(suite="generation", preset="smoke", device="cpu", runs=root / "runs",
-                     results=root / "leaderboards" / "results", progress=False, models=("dcgan", "vae", "icgan"))
+                     results=root / "leaderboards" / "results", progress=False,
+                     models=("dcgan", "vae", "icgan", "pixelcnn"))
     return root, req, run(req)
 
 
 def test_rows_and_columns(smoke_run):
     root, _, records = smoke_run
     by = {(r.model, r.metric): r for r in records if r.dataset == "digits"}
-    for model in ("real-data", "dcgan", "dcgan@init", "vae", "vae@init", "icgan", "icgan@init"):
+    for model in ("real-data", "dcgan", "dcgan@init", "vae", "vae@init", "icgan", "icgan@init", "pixelcnn",
+                  "pixelcnn@init"):
         for metric in sample_metrics():
             r = by[(model, metric)]
             assert r.status == "ok" and r.n_fake == r.n_real == 128  # same reference and sample count everywhere
