@@ -63,7 +63,8 @@ def add_parsers(sub) -> None:
                                     "manifest go to --weights-out; the package's shipped files are never replaced "
                                     "(compare the sha256 printed with `gbench list`'s).")
     t.add_argument("name", metavar="NAME",
-                   help="an evaluator (see `gbench list`) or a group: digits, scenes (all three scenes evaluators)")
+                   help="an evaluator (see `gbench list`) or a group: digits, scenes (all three scenes evaluators), "
+                        "voxels")
     t.add_argument("--seed", type=int, default=0, help="training seed [0]")
     t.add_argument("--epochs", type=int, default=None, help="passes over the training split [recipe default]")
     t.add_argument("--weights-out", type=Path, default=Path("evaluators"),

@@ -55,7 +55,8 @@ def uint8_to_float(x: torch.Tensor) -> torch.Tensor:
     return uint8_to_model(x)
 
 
-def check_images(x, name: str = "images", value_range: tuple[float, float] | None = None) -> torch.Tensor:
+def check_images(x, name: str = "images", value_range: tuple[float, float] | None = None,
+                 spatial_dims: int = 2) -> torch.Tensor:
     """Validate an image batch and return it as uint8 (N, C, H, W).
 
     Args:
@@ -64,16 +65,18 @@ def check_images(x, name: str = "images", value_range: tuple[float, float] | Non
             ``value_range`` (it is quantized with :func:`float_to_uint8`).
         name: what to call the input in error messages.
         value_range: the declared range of a float input.
+        spatial_dims: 2 for images; 3 for volumes (N, C, D, H, W), e.g. `voxels` grids.
 
     Raises:
         GbenchError: wrong rank, channel count, dtype, undeclared float range,
             NaN/Inf values or an empty batch.
     """
     t = as_tensor(x)
-    if t.ndim != 4:
-        raise GbenchError(f"{name} must have shape (N, C, H, W), got {tuple(t.shape)}")
+    layout = "(N, C, H, W)" if spatial_dims == 2 else "(N, C, D, H, W)"
+    if t.ndim != 2 + spatial_dims:
+        raise GbenchError(f"{name} must have shape {layout}, got {tuple(t.shape)}")
     if t.shape[1] not in (1, 3):
-        raise GbenchError(f"{name} must have 1 or 3 channels in dim 1 (N, C, H, W), got shape {tuple(t.shape)}")
+        raise GbenchError(f"{name} must have 1 or 3 channels in dim 1 {layout}, got shape {tuple(t.shape)}")
     if t.shape[0] == 0:
         raise GbenchError(f"{name} is empty: need at least one image")
     if t.dtype == torch.uint8:

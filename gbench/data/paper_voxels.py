@@ -220,10 +220,13 @@ class VoxelFolderSet:
     folder: str
     source: str
     rotate_up: bool = False
+    split_folders: bool = True  # the usual layout (for messages); either layout is read
 
     @property
     def layout(self) -> str:
-        return f"DIR/{self.folder}/<class>/{{train,test}}/**/*.{{binvox,npy,npz}}"
+        if self.split_folders:
+            return f"DIR/{self.folder}/<class>/{{train,test}}/**/*.{{binvox,npy,npz}}"
+        return f"DIR/{self.folder}/<class>/**/*.{{binvox,npy,npz}} (last fifth of each class = test)"
 
     def classes(self, root: Path) -> tuple[str, ...]:
         base = Path(root) / self.folder
@@ -284,7 +287,8 @@ SETS = {
     "modelnet10": VoxelFolderSet("modelnet10", "ModelNet10", "ModelNet10 (modelnet.cs.princeton.edu)"),
     "modelnet40": VoxelFolderSet("modelnet40", "ModelNet40", "ModelNet40 (modelnet.cs.princeton.edu)"),
     "shapenet-voxels": VoxelFolderSet("shapenet-voxels", "shapenet-voxels",
-                                      "ShapeNetCore (shapenet.org; its models/*.solid.binvox)", rotate_up=True),
+                                      "ShapeNetCore (shapenet.org; its models/*.solid.binvox)", rotate_up=True,
+                                      split_folders=False),
 }
 
 

@@ -21,11 +21,12 @@ EVALUATORS: Registry[EvaluatorSpec] = Registry("evaluator")
 
 
 def _register_builtin() -> None:
-    from gbench.features import digits_evaluator, inception, scenes_evaluator, scenes_matcher, scenes_segmenter
+    from gbench.features import (digits_evaluator, inception, scenes_evaluator, scenes_matcher, scenes_segmenter,
+                                 voxels_evaluator)
 
-    for module in (inception, digits_evaluator, scenes_evaluator):
+    for module in (inception, digits_evaluator, scenes_evaluator, voxels_evaluator):
         EXTRACTORS.register(module.SPEC.name, module.SPEC)
-    for module in (digits_evaluator, scenes_evaluator, scenes_segmenter, scenes_matcher):
+    for module in (digits_evaluator, scenes_evaluator, scenes_segmenter, scenes_matcher, voxels_evaluator):
         EVALUATORS.register(module.EVALUATOR.name, module.EVALUATOR)
 
 

@@ -77,6 +77,8 @@ class ExtractorSpec:
             manifest is read only when needed, never at import time.
         load_weights: ``load_weights(net, state_dict)``, for networks whose
             parameter names are not the file's (default: ``net.load_state_dict``).
+        spatial_dims: 2 for images (N, C, H, W); 3 for volumes (N, C, D, H, W)
+            (``image_size`` is then (D, H, W), and channels_last means channels_last_3d).
     """
 
     name: str
@@ -91,6 +93,7 @@ class ExtractorSpec:
     build: Callable[[], nn.Module]
     weights: Callable[[], WeightsInfo]
     load_weights: Callable[[nn.Module, dict], None] | None = None
+    spatial_dims: int = 2
 
     @property
     def weights_sha256(self) -> str | None:
@@ -186,8 +189,9 @@ class Extractor:
         self.weights_sha256 = weights_sha256
         self.verified = verified
         net = net.eval().requires_grad_(False).to(self.device)
+        self.memory_format = torch.channels_last if spec.spatial_dims == 2 else torch.channels_last_3d
         if channels_last:
-            net = net.to(memory_format=torch.channels_last)
+            net = net.to(memory_format=self.memory_format)
         self.net = net
 
     name = property(lambda self: self.spec.name)
@@ -198,19 +202,20 @@ class Extractor:
     def prepare(self, images) -> torch.Tensor:
         """Validate a batch and give it the channels the network needs.
 
-        Returns uint8 (N, spec.channels, H, W). Raises GbenchError for anything
-        but uint8 (N, C, H, W) with C in {1, 3}, for RGB input to a grayscale
-        network and for a size the network cannot take.
+        Returns uint8 (N, spec.channels, H, W) ((N, C, D, H, W) for a volume
+        extractor). Raises GbenchError for anything but uint8 (N, C, H, W) with C
+        in {1, 3}, for RGB input to a grayscale network and for a size the
+        network cannot take.
         """
-        x = check_images(images)  # no value_range: float input is refused, never guessed
+        x = check_images(images, spatial_dims=self.spec.spatial_dims)  # float input is refused, never guessed
         if self.spec.channels == 3:
             x = to_rgb(x)
         elif x.shape[1] != self.spec.channels:
             raise GbenchError(f"{self.name} takes {self.spec.input}, got {x.shape[1]} channels: "
                               "convert the images to grayscale first")
-        if self.spec.image_size is not None and tuple(x.shape[-2:]) != tuple(self.spec.image_size):
-            raise GbenchError(f"{self.name} takes {self.spec.input}, got {tuple(x.shape[-2:])} pixels: "
-                              f"use images of size {self.spec.image_size[0]}×{self.spec.image_size[1]}")
+        if self.spec.image_size is not None and tuple(x.shape[2:]) != tuple(self.spec.image_size):
+            raise GbenchError(f"{self.name} takes {self.spec.input}, got {tuple(x.shape[2:])} pixels: "
+                              f"use images of size {'×'.join(map(str, self.spec.image_size))}")
         return x
 
     def extract(self, images, batch_size: int = 64, want: Sequence[str] = OUTPUTS) -> dict[str, torch.Tensor]:
@@ -250,7 +255,7 @@ class Extractor:
             batch = x[start:start + batch_size]
             batch = (self.prepare(batch) if lazy else batch).to(self.device)
             if self.channels_last:
-                batch = batch.contiguous(memory_format=torch.channels_last)
+                batch = batch.contiguous(memory_format=self.memory_format)
             with torch.inference_mode():
                 feats, logits = self.net(batch)
             got = {"features": feats, "logits": logits}

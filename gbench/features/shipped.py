@@ -1,7 +1,7 @@
 """Shipped domain evaluators: the package's weights folder, its manifest, and how they are retrained.
 
 gbench ships small networks it trained itself (``digits-evaluator``,
-``scenes-evaluator``, ``scenes-segmenter``, ``scenes-matcher``) in
+``scenes-evaluator``, ``scenes-segmenter``, ``scenes-matcher``, ``voxels-evaluator``) in
 ``gbench/features/weights/`` beside ``manifest.json``, which holds, per
 evaluator, its file's sha256, size, parameter count, the seeded recipe, the
 test-split quality and the command that reproduces it. This module is the
