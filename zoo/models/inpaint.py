@@ -26,7 +26,7 @@ Networks (shapes for images (C, S, S), S a multiple of 8, at least 32):
   ``dilations``; the receptive field grows with the rate, so the hole is
   filled from distant context) → two ×2 nearest-neighbour upsamplings each
   followed by a 3×3 conv (resize-convolution: no transposed-convolution
-  checkerboard) → conv 7×7 (``edge_kernel``) → tanh. Instance norm and ReLU inside.
+  checkerboard) → conv 7×7 (``edge_kernel``) → tanh. Batch norm and ReLU inside.
 * D: shared trunk = three stride-2 4×4 convs (w, 2w, 4w; no norm on the
   first, batch norm after, LeakyReLU 0.2 — the first layers of pix2pix's
   PatchGAN); patch head = two stride-1 4×4 convs (8w, then 1): a map of
@@ -48,9 +48,14 @@ PGGAN builds on:
 * the weights λ1 = 0.995, λ2 = λ3 = 0.0025 and the L1 over the whole image
   are the paper's as recalled;
 * G's exact layer table is not reproduced: the encoder/decoder follows
-  Johnson et al.'s / CycleGAN's ResNet generator (instance norm), the dilation
-  rates GLCIC's doubling 2, 4, 8, 16 (Iizuka et al. 2017) between plain
-  blocks in ``full``;
+  Johnson et al.'s ResNet generator with batch norm (instance norm, as in
+  CycleGAN, removes each image's mean colour at the first layer: measured on
+  the `natural` patches after 150 quick iterations, hole L1 0.28 with
+  instance norm, 0.21 with batch norm, 0.17 for the mean-of-valid fill), the
+  dilation rates GLCIC's doubling 2, 4, 8, 16 (Iizuka et al. 2017) between
+  plain blocks in ``full``; no long skips from encoder to decoder (U-Net
+  style sums at S and S/2 changed nothing measurable there: hole L1 0.22
+  against 0.21 after 150 iterations);
 * D's trunk and patch head are pix2pix's 70×70 PatchGAN, split after its
   third layer; D is not given the mask;
 * Adam (2e-4, β1 0.5) and the N(0, 0.02) init are pix2pix's; batch 16 and
@@ -139,17 +144,17 @@ class InpaintConfig:
 def _conv_norm_relu(cin: int, cout: int, kernel: int, stride: int = 1, dilation: int = 1) -> list[nn.Module]:
     pad = dilation * (kernel - 1) // 2  # "same" padding for odd kernels
     return [nn.Conv2d(cin, cout, kernel, stride, pad, dilation=dilation, bias=False),
-            nn.InstanceNorm2d(cout, affine=True), nn.ReLU()]
+            nn.BatchNorm2d(cout), nn.ReLU()]
 
 
 class DilatedResidualBlock(nn.Module):
-    """x + IN(conv3×3_d(ReLU(IN(conv3×3_d(x))))), both convolutions with dilation d: shape-preserving."""
+    """x + BN(conv3×3_d(ReLU(BN(conv3×3_d(x))))), both convolutions with dilation d: shape-preserving."""
 
     def __init__(self, channels: int, dilation: int):
         super().__init__()
         self.body = nn.Sequential(*_conv_norm_relu(channels, channels, 3, dilation=dilation),
                                   nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False),
-                                  nn.InstanceNorm2d(channels, affine=True))
+                                  nn.BatchNorm2d(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -341,6 +346,10 @@ class PatchInpaint(GenerativeModel):
 # core (process CPU time, 3×64×64): 0.51 s per iteration (one D + one G update) at batch 8, 0.98 s at
 # batch 16; 0.20 s at 3×32×32 and batch 8. 400 × 0.51 s ≈ 3.4 CPU-minutes ≈ 2 minutes on two cores, so
 # the suite's four runs (two data sets × the model and its global-only ablation) fit its budget.
+# Measured on the `natural` patches (64×64, free-form holes of ratio 0.2): after 400 quick iterations the
+# hole L1 is 0.20 on the held-out photographs against 0.175 for the mean-of-valid fill, while on patches
+# of the training photographs the GAN already beats that fill after 150 iterations (0.14 against 0.16):
+# a few thousand training images from six photographs do not yet generalize to other photographs.
 PRESETS = {
     "smoke": dict(width=4, dilations=(1, 2), edge_kernel=3, d_width=4,
                   train=TrainConfig(steps=2, batch_size=4, lr=2e-4, betas=(0.5, 0.999), log_every=1,
