@@ -70,7 +70,8 @@ def center_mask(n: int, size: int, ratio: float) -> torch.Tensor:
 
 
 def free_form_mask(n: int, size: int, ratio: float, generator: torch.Generator) -> torch.Tensor:
-    """Free-form brush-stroke holes: bool (n, 1, size, size), each with exactly round(ratio · size²) hole pixels.
+    """Free-form brush-stroke holes: bool (n, 1, size, size), each with exactly round(ratio · size²) hole pixels
+    (at least one).
 
     Every round, each mask that has not reached its target draws one segment
     (continuing its stroke, or starting a new one at a uniform random point);
