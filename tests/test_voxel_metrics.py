@@ -73,7 +73,7 @@ def test_blocks_do_not_change_the_numbers(shapes, monkeypatch):
     pts_a, pts_b = M.surface_points(shapes[:7], 64), M.surface_points(shapes[7:12], 64)
     cd = M.chamfer_distance_matrix(pts_a, pts_b)
     vcd = M.voxel_chamfer_matrix(shapes[:25], shapes[25:], n_points=64)
-    monkeypatch.setattr(M, "_BLOCK_VOXELS", 10 * 32**3)  # 10 grids per block: uneven edges on both sides
+    monkeypatch.setattr(M, "_BLOCK_VOXELS", 10 * 32**3)  # IoU: 10 grids per block, voxel Chamfer 2: uneven edges
     monkeypatch.setattr(M, "_BLOCK_PAIRS", 2 * 64 * 64)  # 2 pairs per block
     np.testing.assert_array_equal(M.iou_distance_matrix(shapes[:25], shapes[25:]), d)
     np.testing.assert_allclose(M.chamfer_distance_matrix(pts_a, pts_b), cd, rtol=1e-12)

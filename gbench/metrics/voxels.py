@@ -242,19 +242,24 @@ def chamfer_distance_matrix(pa, pb, device: str | torch.device | None = None) ->
     return out
 
 
-def _point_maps(flat: np.ndarray, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per shape, from its sampled voxel indices (N, P): the point-count histogram (N, S³) float64
-    and the squared Euclidean distance transform of its point set (N, S³) uint16, voxel units²."""
+def _point_transforms(flat: np.ndarray, size: int) -> torch.Tensor:
+    """uint16 (N, S³): per shape, the squared Euclidean distance transform (voxel units²) of its
+    sampled point set ``flat`` (N, P) flat voxel indices — integers ≤ 3 S² (< 2¹⁶ for S ≤ 128)."""
     from scipy.ndimage import distance_transform_edt
 
-    n, v = flat.shape[0], size**3
-    counts = torch.zeros((n, v), dtype=torch.float64)
-    counts.scatter_add_(1, torch.from_numpy(flat), torch.ones(flat.shape, dtype=torch.float64))
-    edt = np.empty((n, v), dtype=np.uint16)  # squared distances are integers ≤ 3 S² (< 2¹⁶ for S ≤ 128)
-    for i in range(n):
-        free = (counts[i] == 0).numpy().reshape(size, size, size)
-        edt[i] = np.rint(distance_transform_edt(free) ** 2).ravel()
-    return counts, torch.from_numpy(edt)
+    out = np.empty((flat.shape[0], size**3), dtype=np.uint16)
+    for i, row in enumerate(flat):
+        free = np.ones(size**3, dtype=bool)
+        free[row] = False
+        out[i] = np.rint(distance_transform_edt(free.reshape((size,) * 3)) ** 2).ravel()
+    return torch.from_numpy(out)
+
+
+def _histograms(flat: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
+    """float64 (N, S³) point counts per voxel of sampled indices ``flat`` (N, P)."""
+    idx = torch.from_numpy(flat).to(device)
+    counts = torch.zeros((flat.shape[0], size**3), dtype=torch.float64, device=device)
+    return counts.scatter_add_(1, idx, torch.ones(idx.shape, dtype=torch.float64, device=device))
 
 
 def voxel_chamfer_matrix(a, b, n_points: int = 1024, seed: int = 0,
@@ -286,16 +291,16 @@ def voxel_chamfer_matrix(a, b, n_points: int = 1024, seed: int = 0,
     if size > 128:
         raise GbenchError(f"voxel_chamfer_matrix supports grids up to 128³, got {size}³: use chamfer_distance_matrix")
     device = torch.device(device) if device is not None else oa.device
-    ha, ea = _point_maps(surface_samples(oa, n_points, seed), size)
-    hb, eb = _point_maps(surface_samples(ob, n_points, seed), size)
-    rows = max(1, _BLOCK_VOXELS // (2 * size**3))
+    sa, sb = surface_samples(oa, n_points, seed), surface_samples(ob, n_points, seed)
+    ea, eb = _point_transforms(sa, size), _point_transforms(sb, size)  # 2 bytes per voxel and shape
+    rows = max(1, _BLOCK_VOXELS // (4 * size**3))  # four float64 operands of ≤ 64 MB each
     scale = 1.0 / (n_points * size * size)  # mean over the points; voxel units² → unit cube
-    out = np.empty((len(ha), len(hb)), dtype=np.float64)
-    for j in range(0, len(hb), rows):
-        hbj = hb[j:j + rows].to(device)
+    out = np.empty((len(sa), len(sb)), dtype=np.float64)
+    for j in range(0, len(sb), rows):
+        hbj = _histograms(sb[j:j + rows], size, device)
         ebj = eb[j:j + rows].to(device=device, dtype=torch.float64)
-        for i in range(0, len(ha), rows):
-            hai = ha[i:i + rows].to(device)
+        for i in range(0, len(sa), rows):
+            hai = _histograms(sa[i:i + rows], size, device)
             eai = ea[i:i + rows].to(device=device, dtype=torch.float64)
             cd = (hai @ ebj.T + eai @ hbj.T) * scale
             out[i:i + rows, j:j + rows] = cd.cpu().numpy()
