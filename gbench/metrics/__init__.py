@@ -12,6 +12,7 @@ re-exported from :mod:`gbench.transforms`.)
 from gbench.metrics import fid, sharpness  # noqa: F401  (register "fid" and "hf_ratio")
 from gbench.metrics import conditioned, ppl  # noqa: F401  (register the scene metrics and PPL, after the sample metrics)
 from gbench.metrics import voxels  # noqa: F401  (register the voxel-shape metrics: MMD/COV/1-NNA, class TV)
+from gbench.metrics import inpainting  # noqa: F401  (register the hole-aware PSNR/SSIM/L1)
 from gbench.metrics.disentanglement import dci, factorvae_score, mig, sap
 from gbench.metrics.frechet import FrechetReference, frechet_distance
 from gbench.metrics.inception_score import inception_score
