@@ -192,4 +192,5 @@ def test_evaluator_groups():
     for name, spec in EVALUATORS.items():
         groups.setdefault(spec.group, set()).add(name)
     assert groups == {"digits": {"digits-evaluator"},
-                      "scenes": {"scenes-evaluator", "scenes-segmenter", "scenes-matcher"}}
+                      "scenes": {"scenes-evaluator", "scenes-segmenter", "scenes-matcher"},
+                      "voxels": {"voxels-evaluator"}}

@@ -181,23 +181,25 @@ class PixelCNN(GenerativeModel):
         raise NotImplementedError("PixelCNN has no latent code: use sample(n, generator)")
 
     def sample(self, n: int, generator: torch.Generator | None = None,
-               labels: torch.Tensor | None = None) -> torch.Tensor:
+               labels: torch.Tensor | None = None, window: bool = True) -> torch.Tensor:
         """n samples drawn pixel by pixel in raster order: float32 (n, 1, H, W) in [-1, 1]
         (level/127.5 − 1; binarized: ±1), on the model's device. Uniform noise comes
         from ``generator`` on its own device (global RNG if None), so a seeded CPU
-        generator gives the same draws on any model device. At row r the network
-        runs on its receptive window only (see the module docstring)."""
+        generator gives the same draws on any model device. At pixel (i, j) the network
+        runs on its receptive window only (see the module docstring); ``window=False`` runs
+        it on the whole image for every pixel — the definition, for tests and benchmarks."""
         _, h, w = self.image_shape
         device = self.device
         where = generator.device if generator is not None else device
-        r = self.receptive_radius
+        r = self.receptive_radius if window else max(h, w)
         x = torch.zeros(n, 1, h, w, device=device)
         with evaluating(self):
             for i in range(h):
                 top = max(0, i - r)
                 for j in range(w):
                     left = max(0, j - r)
-                    out = self.logits(x[:, :, top:i + 1, left:min(w, j + r + 1)])[..., -1, j - left]
+                    bottom = i + 1 if window else h
+                    out = self.logits(x[:, :, top:bottom, left:min(w, j + r + 1)])[..., i - top, j - left]
                     u = torch.rand(n, generator=generator, device=where).to(device)
                     if self.config.binarized:
                         bit = (u < torch.sigmoid(out[:, 0])).float()
