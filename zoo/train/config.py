@@ -105,6 +105,15 @@ class Phase:
         lr_schedule: ``lr_schedule(step) -> factor``: the learning rate at an
             iteration is ``lr × factor`` (None = constant), a pure function of
             the step so a resumed run follows the same schedule.
+        skip_if: the name of a value the phase's ``model.loss`` logs; an update
+            whose loss logs it as true (non-zero) is skipped: no backward pass
+            and no optimizer step, so the weights and the Adam state (its step
+            count included) stay as they were. The minibatch and the noise are
+            drawn all the same, so a run's randomness does not depend on which
+            updates were skipped. The trainer logs ``<phase>/skipped``, the
+            number of updates skipped so far. 3D-GAN's adaptive discriminator
+            update (Wu et al. 2016, Sec. 3.1: D is updated only while its
+            accuracy on the batch is at most 80 %). None = always step.
     """
 
     name: str
@@ -117,8 +126,12 @@ class Phase:
     every: int = 1
     optimizer: str | None = None
     lr_schedule: Callable[[int], float] | None = None
+    skip_if: str | None = None
 
     def __post_init__(self):
+        if self.skip_if is not None and (not isinstance(self.skip_if, str) or not self.skip_if):
+            raise ValueError(f"Phase {self.name!r}: skip_if names a logged value (a non-empty string), "
+                             f"got {self.skip_if!r}")
         if self.every < 1 or self.updates < 1:
             raise ValueError(f"Phase {self.name!r}: every and updates must be ≥ 1, got {self.every}, {self.updates}")
 

@@ -36,11 +36,12 @@ class BatchSampler:
         return self._perm[j * self.batch_size:(j + 1) * self.batch_size]
 
 
-def is_uint8_source(images: Any) -> bool:
+def is_uint8_source(images: Any, ndim: int = 4) -> bool:
     """A uint8 tensor, or a lazy uint8 image source: ``len``, ``shape`` (N, C, H, W),
     ``dtype == torch.uint8``, ``ndim == 4``, and ``__getitem__`` that takes an
-    int, a slice or an int64 1-D tensor and returns uint8 tensors."""
-    return (getattr(images, "dtype", None) == torch.uint8 and getattr(images, "ndim", None) == 4
+    int, a slice or an int64 1-D tensor and returns uint8 tensors. ``ndim=5``:
+    the same for volumes (N, C, D, H, W) (voxel models)."""
+    return (getattr(images, "dtype", None) == torch.uint8 and getattr(images, "ndim", None) == ndim
             and hasattr(images, "__getitem__") and hasattr(images, "__len__") and hasattr(images, "shape"))
 
 
@@ -52,7 +53,8 @@ def uint8_to_model(x: torch.Tensor) -> torch.Tensor:
 
 
 class Minibatches:
-    """Minibatch ``i`` as the model sees it: float32 (B, C, H, W) in [-1, 1] on ``device``, labels.
+    """Minibatch ``i`` as the model sees it: float32 (B, C, H, W) in [-1, 1] on ``device``, labels
+    (volumes: (B, C, D, H, W); nothing here depends on the number of dimensions).
 
     ``images`` is a float tensor in [-1, 1], a uint8 tensor or a lazy uint8
     source (:func:`is_uint8_source`); only the rows of batch ``i`` are read,

@@ -17,8 +17,10 @@ its learning rate by a schedule of the step; a model with ``on_step(step)``
 is told the iteration before its phases run (ProGAN's growth and fade-in);
 the EMA of G may start late and ramp up (``TrainConfig.ema_start``,
 ``ema_rampup``). Every schedule is a function of the step alone, so resuming
-follows it exactly. Losses, sample grids and
-checkpoints are written to ``run_dir``:
+follows it exactly. A phase may skip an update when its loss says so
+(``Phase.skip_if``: 3D-GAN's adaptive discriminator update); the batch and the
+noise are drawn all the same, so skipping changes no later draw. Losses, sample
+grids and checkpoints are written to ``run_dir``:
 
     run_dir/checkpoint.safetensors   model, EMA, optimizers, RNG states, history
     run_dir/log.jsonl                one JSON line per logged iteration
@@ -27,7 +29,9 @@ checkpoints are written to ``run_dir``:
 Data: a float tensor in [-1, 1], a uint8 tensor, or a lazy uint8 source that
 decodes on access (e.g. gbench's ``LazyImages``); only each minibatch is read
 and converted to float, on the device (:class:`zoo.train.sampler.Minibatches`),
-so the data set never needs to fit in memory as float.
+so the data set never needs to fit in memory as float. Images are (N, C, H, W);
+a voxel model (``image_shape`` (C, D, H, W)) takes volumes (N, C, D, H, W), and
+its sample grids show ``model.preview(samples)``, a 2-D rendering.
 
 Determinism and resume: the model is re-initialized from ``seed`` when a run
 starts (:func:`zoo.train.init_weights`), the minibatch order is a function of
@@ -78,7 +82,8 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
     Args:
         model: a zoo model (``phases``, ``loss``, ``sample``, ``ema_module``).
         config: its frozen config; ``config.train`` is a :class:`TrainConfig`.
-        images: (N, C, H, W), on any device, one of: a uint8 tensor (0..255);
+        images: (N, C, H, W) — (N, C, D, H, W) volumes for a model whose
+            ``image_shape`` has four entries (a voxel model) — on any device, one of: a uint8 tensor (0..255);
             a lazy uint8 source (anything with ``len``, ``shape``,
             ``dtype == torch.uint8``, ``ndim == 4`` and ``__getitem__``
             taking an int64 1-D tensor, returning uint8 tensors — it is read
@@ -135,7 +140,7 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
         if state is None:  # a fresh run: weights from the seed, whatever the model was built with
             init_weights(model, seed)
             torch.manual_seed(int(np.random.SeedSequence([seed, _DROPOUT_STREAM]).generate_state(1)[0]))
-            step, batch_counter, history = 0, 0, []
+            step, batch_counter, history, skipped = 0, 0, [], {}
         else:
             if state["fingerprint"] != fingerprint:
                 raise CheckpointMismatch(f"{ckpt_path} was written by a different config, seed or dataset: "
@@ -152,6 +157,7 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
             if cuda_devices and "cuda" in state["rng"]:
                 torch.cuda.set_rng_state(state["rng"]["cuda"], device)
             step, batch_counter, history = state["step"], state["batch_counter"], state["history"]
+            skipped = dict(state.get("skipped", {}))  # updates skipped by Phase.skip_if (absent in older checkpoints)
         ema = EMA(model.ema_module, tc.ema_decay) if tc.ema_decay > 0 else None
         if ema is not None and state is not None:
             ema.load_state_dict(state["ema"])
@@ -182,11 +188,16 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
                     opt.zero_grad(set_to_none=True)
                     with autocast():
                         loss, logs = model.loss(phase.name, (x, y), noise)
+                    if phase.skip_if is not None and _skips(phase, logs):
+                        skipped[phase.name] = skipped.get(phase.name, 0) + 1
+                        continue  # no backward, no optimizer step: weights and Adam state unchanged
                     scaler.scale(loss).backward()
                     scaler.step(opt)
                     scaler.update()
                 latest[f"{phase.name}/loss"] = loss.detach()
                 latest.update({f"{phase.name}/{k}": torch.as_tensor(v).detach() for k, v in logs.items()})
+                if phase.skip_if is not None:
+                    latest[f"{phase.name}/skipped"] = torch.tensor(float(skipped.get(phase.name, 0)))
             for q in model.parameters():
                 q.requires_grad_(True)
             if ema is not None:
@@ -210,6 +221,7 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
             if (tc.checkpoint_every and step % tc.checkpoint_every == 0) or step == tc.steps:
                 state = {
                     "fingerprint": fingerprint, "step": step, "batch_counter": batch_counter, "history": history,
+                    "skipped": skipped,
                     "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else {},
                     "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
                     "scalers": {k: s.state_dict() for k, s in scalers.items()},
@@ -230,13 +242,19 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
 def _check_data(model: nn.Module, images: Any, labels: torch.Tensor | None) -> None:
     """Shapes, dtypes, ranges. A uint8 source is always in range, so only its
     dtype and shape are checked: a lazy one is not read here."""
-    is_float = isinstance(images, torch.Tensor) and images.is_floating_point() and images.ndim == 4
-    if not (is_float or is_uint8_source(images)):
-        raise ValueError(f"images must be uint8 (N, C, H, W) (a tensor or a lazy source) or a float tensor in "
-                         f"[-1, 1], got {type(images).__name__} {getattr(images, 'dtype', '')} "
-                         f"{tuple(getattr(images, 'shape', ()))}")
+    ndim = len(model.image_shape) + 1  # 4: images (N, C, H, W); 5: volumes (N, C, D, H, W) of a voxel model
+    is_float = isinstance(images, torch.Tensor) and images.is_floating_point() and images.ndim == ndim
+    if not (is_float or is_uint8_source(images, ndim)):
+        got = f"{type(images).__name__} {getattr(images, 'dtype', '')} {tuple(getattr(images, 'shape', ()))}"
+        if ndim == 4:
+            raise ValueError(f"images must be uint8 (N, C, H, W) (a tensor or a lazy source) or a float tensor in "
+                             f"[-1, 1], got {got}")
+        raise ValueError(f"{type(model).__name__} is a voxel model built for volumes of shape "
+                         f"{tuple(model.image_shape)}: the data must be uint8 (N, C, D, H, W) (a tensor or a lazy "
+                         f"source; occupancy 0 or 255) or a float tensor in [-1, 1], got {got}")
     if tuple(images.shape[1:]) != tuple(model.image_shape):
-        raise ValueError(f"images have shape {tuple(images.shape[1:])} per image, the model was built for "
+        what = "images" if ndim == 4 else "volumes"
+        raise ValueError(f"{what} have shape {tuple(images.shape[1:])} per {what[:-1]}, the model was built for "
                          f"{tuple(model.image_shape)}: build the config with image_shape={tuple(images.shape[1:])}")
     if is_float:
         lo, hi = float(images.min()), float(images.max())
@@ -250,6 +268,14 @@ def _check_data(model: nn.Module, images: Any, labels: torch.Tensor | None) -> N
         check_condition(kind, labels, model.num_classes, images.shape[0], model.image_shape[-1])
     elif labels is not None and (labels.dtype != torch.int64 or labels.shape != (images.shape[0],)):
         raise ValueError(f"labels must be int64 of shape ({images.shape[0]},), got {labels.dtype} {tuple(labels.shape)}")
+
+
+def _skips(phase: Phase, logs: dict) -> bool:
+    """Whether the loss's logs ask to skip this update of ``phase`` (``Phase.skip_if``)."""
+    if phase.skip_if not in logs:
+        raise ValueError(f"phase {phase.name!r} skips updates on the logged value {phase.skip_if!r}, but the "
+                         f"model's loss logs only {sorted(logs)}")
+    return bool(torch.as_tensor(logs[phase.skip_if]).detach())  # one value: a bool, or a 0-d tensor
 
 
 def _fingerprint(config: Any, seed: int, images: Any, labels: torch.Tensor | None) -> dict:
@@ -283,7 +309,7 @@ def _save_grid(model: nn.Module, path: Path, n: int, seed: int, conditions: Any 
     """Samples from fixed noise (a fresh generator seeded with ``seed``), saved as
     a PNG grid; draws nothing from the training RNGs. Class-conditional models
     cycle through the classes; caption and layout models take the first ``n``
-    training conditions."""
+    training conditions. Volumes (N, C, D, H, W) are drawn as ``model.preview(x)``."""
     from torchvision.utils import save_image
 
     labels = None
@@ -294,4 +320,10 @@ def _save_grid(model: nn.Module, path: Path, n: int, seed: int, conditions: Any 
             n = min(n, len(conditions))
             labels = conditions[:n]
     x = model.sample(n, generator=torch.Generator().manual_seed(seed), labels=labels)
+    if x.ndim == 5:  # volumes: the model's own 2-D rendering, (N, C, H, W) in [-1, 1]
+        preview = getattr(model, "preview", None)
+        if preview is None:
+            raise ValueError(f"{type(model).__name__} samples volumes but has no preview(x) to draw them in a "
+                             "grid: set sample_every=0")
+        x = preview(x)
     save_image(x.float().cpu() * 0.5 + 0.5, str(path), nrow=int(math.ceil(math.sqrt(n))))
