@@ -21,6 +21,8 @@ SR_NAMES = ["srresnet", "srgan"]  # trained on HR patches: tests/test_zoo_sr.py
 # Zoo III, conditioned on captions or label maps: tests/test_zoo_{gan_int_cls,stackgan,spade}.py
 CONDITIONED_NAMES = ["gan-int-cls", "stackgan1", "stackgan2", "spade", "spade-baseline"]
 AUTOREGRESSIVE_NAMES = ["pixelcnn"]  # Zoo IV: tests/test_zoo_pixelcnn.py
+INPAINTING_NAMES = ["patch-inpaint"]  # complete(x, mask), no sample: tests/test_zoo_inpaint.py
+VOXEL_NAMES = ["3d-gan"]  # (1, S, S, S) occupancy grids: tests/test_zoo_gan3d.py
 
 
 def _labels_for(spec, n):
@@ -28,12 +30,14 @@ def _labels_for(spec, n):
 
 
 def test_registry_lists_the_models_with_valid_specs():
-    assert MODELS.names() == sorted(NAMES + SR_NAMES + CONDITIONED_NAMES + AUTOREGRESSIVE_NAMES)
+    assert MODELS.names() == sorted(NAMES + SR_NAMES + CONDITIONED_NAMES + AUTOREGRESSIVE_NAMES + INPAINTING_NAMES
+                                    + VOXEL_NAMES)
     for name, spec in MODELS.items():
         assert spec.name == name and spec.description and tuple(spec.presets) == PRESET_NAMES
         assert (spec.condition != "class") == (name in CONDITIONED_NAMES)
         for preset in PRESET_NAMES:
-            shape = None if spec.family == "sr" else (3, 32, 32) if name in CONDITIONED_NAMES else (1, 32, 32)
+            shape = (None if spec.family == "sr" else (3, 32, 32) if name in CONDITIONED_NAMES
+                     else (1, 32, 32, 32) if name in VOXEL_NAMES else (1, 32, 32))
             config = spec.make_config(preset, shape, 10)
             assert dataclasses.is_dataclass(config) and config.train == spec.presets[preset]["train"]
             with pytest.raises(dataclasses.FrozenInstanceError):

@@ -17,7 +17,9 @@ def _register_builtin() -> None:
     for module in ("gbench.suites.generation", "gbench.suites.sr", "gbench.suites.disentanglement",
                    "gbench.suites.features", "gbench.suites.corruption", "gbench.suites.truncation",
                    "gbench.suites.ablation", "gbench.suites.conditional",
-                   "gbench.suites.likelihood"):  # one line per suite module
+                   "gbench.suites.likelihood",
+                   "gbench.suites.inpainting",
+                   "gbench.suites.shapes3d"):  # one line per suite module
         suite = importlib.import_module(module).SUITE
         SUITES.register(suite.name, suite)
 

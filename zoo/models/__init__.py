@@ -16,6 +16,8 @@ from zoo.models import sagan
 from zoo.models import biggan
 from zoo.models import gan_int_cls, spade, stackgan, stackgan_stage2
 from zoo.models import pixelcnn
+from zoo.models import gan3d
+from zoo.models import inpaint
 from zoo.models.base import FAMILIES, NEEDS, PRESET_NAMES, GenerativeModel, ModelSpec, with_overrides
 from zoo.registry import Registry
 
@@ -42,5 +44,7 @@ MODELS.register("stackgan2", stackgan_stage2.STAGE2_SPEC)
 MODELS.register("spade", spade.SPEC)
 MODELS.register("spade-baseline", spade.BASELINE_SPEC)
 MODELS.register("pixelcnn", pixelcnn.SPEC)
+MODELS.register("3d-gan", gan3d.SPEC)
+MODELS.register("patch-inpaint", inpaint.SPEC)
 
 __all__ = ["MODELS", "ModelSpec", "GenerativeModel", "PRESET_NAMES", "FAMILIES", "NEEDS", "with_overrides"]
