@@ -27,14 +27,6 @@ def model():
     return pixelcnn.PixelCNN(pixelcnn.make_config("quick", (1, 32, 32))).eval()
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _sample(model, window):
     return model.sample(N, generator=torch.Generator().manual_seed(0), window=window)
 

@@ -43,14 +43,6 @@ def best_of(fn, rounds: int) -> float:
     return min(times)
 
 
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def batch() -> tuple[torch.Tensor, torch.Tensor]:
     """Real photo patches and a degraded copy (×1/4 bicubic down, ×4 up: the SR baseline)."""

@@ -30,14 +30,6 @@ def params():
     return V.sample_params(N, np.random.default_rng(0))
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def reference_solid(p: V.VoxelParams, i: int, s: int = 32) -> np.ndarray:
     """One solid the naive way: bool (s, s, s), every voxel centre tested in float64."""
     c = (np.arange(s) + 0.5) * 2 / s - 1

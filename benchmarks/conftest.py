@@ -7,6 +7,7 @@ session (printed at the end of the run); no benchmark asserts wall time.
 """
 
 import pytest
+import torch
 
 _RATIO_LINES: list[str] = []
 
@@ -18,6 +19,15 @@ def pytest_collect_file(file_path, parent):
             and not parent.session.isinitpath(file_path)):
         return pytest.Module.from_parent(parent, path=file_path)
     return None
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op torch thread for a benchmark (per-core costs; the previous count is restored)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

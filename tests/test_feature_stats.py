@@ -257,6 +257,17 @@ def test_save_is_atomic_when_writing_fails(rng, tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["stats.npz"]
 
 
+def test_saved_statistics_keep_the_users_umask(rng, tmp_path):
+    """A statistics file is the user's output: mode 0o666 less the umask, as open() would give,
+    not the 0o600 of the temporary file it is written through (issue 17, item 6)."""
+    old = os.umask(0o022)
+    try:
+        FeatureStats().update(_features(rng)).save(tmp_path / "stats.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "stats.npz").stat().st_mode & 0o777 == 0o644
+
+
 def test_load_pytorch_fid_style_file_is_compute_only(rng, tmp_path):
     x = _features(rng)
     path = tmp_path / "pfid.npz"

@@ -14,7 +14,6 @@ processes :func:`gbench.metrics.distributed.all_gather_rows` collects them.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -401,18 +400,18 @@ def _recentred(n: torch.Tensor, shift: torch.Tensor, s1: torch.Tensor, s2: torch
 
 
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez to a temporary file in path's directory, fsync, then os.replace."""
+    """np.savez through :func:`gbench.records.atomic_write` (a fresh temporary file in path's
+    directory, fsync, ``os.replace``; the file gets the user's umask, not mkstemp's 0600)."""
+    from gbench.records import atomic_write
+
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise GbenchError(f"cannot save statistics to {path}: directory {directory} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
             np.savez(f, **arrays)  # a file object: np.savez appends no ".npz"
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(path, write)

@@ -68,6 +68,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from zoo.layers import dcgan_init_
 from zoo.models.base import ModelSpec, PRESET_NAMES, evaluating
 from zoo.models.gan import GAN
 from zoo.train import Phase, TrainConfig
@@ -172,17 +173,6 @@ class Discriminator3D(nn.Module):
         return self.net(occupancy).flatten(1).squeeze(1)
 
 
-def _init_(module: nn.Module, std: float = 0.02) -> None:
-    """N(0, std²) convolution weights, zero biases, N(1, std²) batch-norm scales (DCGAN's init)."""
-    if isinstance(module, (nn.Conv3d, nn.ConvTranspose3d)):
-        nn.init.normal_(module.weight, 0.0, std)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm3d):
-        nn.init.normal_(module.weight, 1.0, std)
-        nn.init.zeros_(module.bias)
-
-
 class GAN3D(GAN):
     """3D-GAN: the game of :class:`zoo.models.gan.GAN` on occupancy grids, with
     D's adaptive update (see the module docstring).
@@ -193,7 +183,7 @@ class GAN3D(GAN):
     def __init__(self, config: GAN3DConfig):
         size = config.image_shape[-1]
         super().__init__(config, Generator3D(config.latent_dim, size, config.ngf),
-                         Discriminator3D(size, config.ndf), weight_init=_init_)
+                         Discriminator3D(size, config.ndf), weight_init=dcgan_init_)
 
     def phases(self, train: TrainConfig) -> list[Phase]:
         return [
