@@ -219,7 +219,17 @@ def test_lpips_backbone_loaded_from_resolved_file(tmp_path):
     torch.save(state, path)
     with pytest.raises(GbenchError, match="sha256"):  # random weights: not the genuine file
         load_lpips("alex", weights_path=tmp_path)
-    loaded = load_lpips("alex", weights_path=tmp_path, allow_unverified=True)
+    calls = []
+    original_load = torch.load
+
+    def recording_load(*args, **kwargs):  # every file is read without unpickling code (issue 17, item 6)
+        calls.append(kwargs.get("weights_only"))
+        return original_load(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch, "load", recording_load)
+        loaded = load_lpips("alex", weights_path=tmp_path, allow_unverified=True)
+    assert len(calls) >= 2 and all(w is True for w in calls), calls
     assert not loaded.verified and loaded.weights_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     sd = loaded.model.state_dict()
     assert torch.equal(sd["net.slice2.3.weight"], state["features.3.weight"])

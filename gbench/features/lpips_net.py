@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -148,7 +149,11 @@ def load_lpips(net: str = "alex", device: str | torch.device = "cpu", weights_pa
     with warnings.catch_warnings():
         # lpips passes torchvision's deprecated `pretrained=` argument.
         warnings.simplefilter("ignore", UserWarning)
-        lp = lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=True, verbose=False)
+        # pretrained=False: lpips would load its calibration layers with a plain torch.load, which
+        # unpickles anything before torch 2.6; gbench loads the same file with weights_only=True.
+        lp = lpips.LPIPS(net=net, version="0.1", pretrained=False, pnet_rand=True, verbose=False)
+    linear = Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
+    lp.load_state_dict(torch.load(linear, map_location="cpu", weights_only=True), strict=False)  # as lpips does
     load_backbone(lp, load_state_dict(path))
     lp = lp.eval().requires_grad_(False).to(device)
     return LoadedLPIPS(model=lp, net=net, weights_sha256=sha256_file(path), verified=verified)
