@@ -138,6 +138,27 @@ def test_folder_round_trip(tmp_path):
     assert torch.equal(load_images(tmp_path / "gray"), g)
 
 
+def test_sixteen_bit_gray_pngs_read_as_their_eight_bit_levels(tmp_path):
+    """A 16-bit copy of 8-bit images (level k stored as 257·k, the PNG standard's scaling) reads back
+    exactly; clipping at 255 used to turn it white (issue 17, item 4). Float and 32-bit images are refused."""
+    from PIL import Image
+
+    g = torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8)
+    (tmp_path / "deep").mkdir()
+    for i, img in enumerate(g):
+        Image.fromarray(img[0].numpy().astype(np.uint16) * 257).save(tmp_path / "deep" / f"{i}.png")
+    assert Image.open(tmp_path / "deep" / "0.png").mode.startswith("I")
+    assert torch.equal(load_images(tmp_path / "deep"), g)
+    (tmp_path / "float").mkdir()
+    Image.fromarray(np.full((8, 8), 0.5, dtype=np.float32)).save(tmp_path / "float" / "a.tif")
+    with pytest.raises(GbenchError, match="floating-point pixels"):
+        load_images(tmp_path / "float")
+    (tmp_path / "wide").mkdir()
+    Image.fromarray(np.full((8, 8), 70000, dtype=np.int32)).save(tmp_path / "wide" / "a.tif")
+    with pytest.raises(GbenchError, match="outside 16 bits"):
+        load_images(tmp_path / "wide")
+
+
 def test_npz_layouts(tmp_path):
     x = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
     np.savez(tmp_path / "nhwc.npz", images=x)

@@ -37,13 +37,33 @@ def read_image(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
-            if im.mode in ("L", "1", "I;16", "I", "F"):
+            if im.mode in SIXTEEN_BIT_MODES:
+                arr = sixteen_to_eight_bits(np.asarray(im), path)[None]
+            elif im.mode == "F":
+                raise GbenchError(f"{path} holds floating-point pixels (mode F), whose range is unknown: save it as "
+                                  "an 8- or 16-bit image")
+            elif im.mode in ("L", "1"):
                 arr = np.asarray(im.convert("L"))[None]
             else:
                 arr = np.asarray(im.convert("RGB")).transpose(2, 0, 1)
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise GbenchError(f"cannot read image {path}: {e}; remove or re-save the file") from None
     return np.ascontiguousarray(arr)
+
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")  # PIL's modes of 16-bit gray PNG / TIFF files
+
+
+def sixteen_to_eight_bits(arr: np.ndarray, path: Path) -> np.ndarray:
+    """16-bit gray levels 0..65535 → uint8 round(v / 257), the inverse of the PNG standard's bit-depth
+    scaling (an 8-bit level k is stored as 257·k at 16 bits), so a 16-bit copy of an 8-bit image reads
+    back exactly. Clipping at 255 instead would turn every such image nearly white. Values outside
+    0..65535 (a 32-bit integer image) are refused."""
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0 or hi > 65535:
+        raise GbenchError(f"{path} holds integer pixels in [{lo}, {hi}], outside 16 bits: save it as an 8- or "
+                          "16-bit image")
+    return np.round(arr.astype(np.float64) / 257.0).astype(np.uint8)
 
 
 def load_image_folder(folder: Path | str) -> torch.Tensor:
