@@ -16,15 +16,25 @@ from gbench.suites import META_SUITES, PRESETS, PROFILES, RunContext, resolve
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; an unavailable CUDA is an error."""
+    """``auto`` → CUDA when available, else CPU; ``cpu``, ``cuda`` and ``cuda:N`` as named. Any other
+    device type (mps, xpu, meta, …), an unavailable CUDA or a CUDA index this machine lacks is an error."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise GbenchError("--device cuda was asked for but this torch sees no CUDA device: use --device cpu or --device auto")
     try:
-        return torch.device(device)
+        where = torch.device(device)
     except RuntimeError:
         raise GbenchError(f"unknown device {device!r}: use cpu, cuda, cuda:N or auto") from None
+    if where.type not in ("cpu", "cuda"):
+        raise GbenchError(f"--device {device}: gbench runs on the CPU or CUDA only ({where.type} is not supported): "
+                          "use --device cpu, cuda, cuda:N or auto")
+    if where.type == "cuda":
+        if not torch.cuda.is_available():
+            raise GbenchError("--device cuda was asked for but this torch sees no CUDA device: use --device cpu or "
+                              "--device auto")
+        count = torch.cuda.device_count()
+        if where.index is not None and where.index >= count:
+            raise GbenchError(f"--device {device}: this machine has {count} CUDA device(s), cuda:0 … cuda:{count - 1}")
+    return where
 
 
 @dataclass(frozen=True)

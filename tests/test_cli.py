@@ -51,6 +51,9 @@ def one_line_error(result):
 @pytest.mark.parametrize("args, needle", [
     (["run", "--suite", "generaton", "--preset", "smoke"], "did you mean 'generation'"),
     (["run", "--suite", "generation", "--device", "cuda"], "no CUDA device"),
+    (["run", "--suite", "generation", "--device", "mps"], "mps is not supported"),
+    (["run", "--suite", "generation", "--device", "meta"], "meta is not supported"),
+    (["run", "--suite", "generation", "--device", "gpu"], "unknown device"),
     (["run", "--suite", "generation", "--data-root", "/nonexistent/dir"], "is not a folder"),
     (["fid", "/nonexistent/a", "/nonexistent/b", "--extractor", "digits-evaluator"], "does not exist"),
     (["fid", "a", "b", "--extractor", "incepton"], "did you mean"),
