@@ -222,6 +222,15 @@ def test_scale_leaving_no_pixel():
         imresize(torch.zeros((1, 3, 8, 8), dtype=torch.uint8), 1e-12)
 
 
+@pytest.mark.parametrize("images, scale", [((1, 1, 4, 4), 1e7), ((1, 3, 8, 8), (1, 5000)), ((64, 3, 256, 256), 8)])
+def test_huge_outputs_are_refused_before_allocating(images, scale):
+    """A side over 32,768 px or over 2^28 output values is refused up front (issue 17, item 5):
+    imresize of a 4×4 image by 1e7 used to allocate gigabytes before failing."""
+    with pytest.raises(GbenchError, match="the limit is 32,768 pixels a side"):
+        imresize(torch.zeros(images, dtype=torch.uint8), scale)
+    assert imresize(torch.zeros((1, 1, 4, 4), dtype=torch.uint8), 1000).shape == (1, 1, 4000, 4000)  # allowed
+
+
 def test_mod_crop_and_check_divisible():
     img = torch.zeros((2, 3, 255, 257), dtype=torch.uint8)
     with pytest.raises(GbenchError) as e:

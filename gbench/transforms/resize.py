@@ -135,6 +135,11 @@ def output_length(length: int, scale: float) -> int:
     return math.ceil(round(length * scale, 9))
 
 
+# Refused up front, before any allocation: a scale of 1e7 on a tiny image is a mistake, not a request.
+MAX_OUTPUT_SIDE = 32_768  # pixels per output side
+MAX_OUTPUT_VALUES = 2 ** 28  # N·C·H'·W' per call: 2 GiB as float64, the dtype both passes compute in
+
+
 def _plan(shape, scale, exact: bool) -> list[tuple[int, float, int]]:
     """The 1-D passes for an (…, H, W) shape: [(dim, scale, output length)] in MATLAB's order."""
     s_h, s_w = _scales(scale)
@@ -145,6 +150,11 @@ def _plan(shape, scale, exact: bool) -> list[tuple[int, float, int]]:
                           "mod-crop the image to a multiple of the scale (gbench.transforms.resize.mod_crop) first")
     if min(out_h, out_w) < 1:
         raise GbenchError(f"imresize: {h}×{w} × scale {scale} leaves no pixel: use a larger scale")
+    values = math.prod(shape[:-2]) * out_h * out_w
+    if max(out_h, out_w) > MAX_OUTPUT_SIDE or values > MAX_OUTPUT_VALUES:
+        raise GbenchError(f"imresize: {h}×{w} × scale {scale} would make {out_h}×{out_w} images ({values:,} values); "
+                          f"the limit is {MAX_OUTPUT_SIDE:,} pixels a side and {MAX_OUTPUT_VALUES:,} values a call "
+                          "(2 GiB of float64): check the scale, or resize in smaller batches")
     passes = [(-2, s_h, out_h), (-1, s_w, out_w)]
     # MATLAB resizes along the dimension with the smaller scale first (a stable
     # sort, so height first when the scales are equal).
