@@ -186,6 +186,15 @@ def score(reference: VoxelReference, grids: torch.Tensor, seed: int) -> dict[str
     return out
 
 
+def _optimizer(config) -> str:
+    """The 3D-GAN run's Adam rates and latent, and whether they are the paper's (Wu et al. 2016, Sec. 4)."""
+    text = f"Adam G {config.lr_g:g}, D {config.lr_d:g}, β1 0.5, z ~ {config.latent}"
+    if (config.lr_g, config.lr_d, config.latent) != (0.0025, 1e-5, "uniform"):
+        text += (" — not the paper's G 0.0025, D 1e-5, z ~ U[0, 1], which at this preset's budget left D behind "
+                 "and collapsed the samples (measured; zoo/models/gan3d.py PRESETS)")
+    return text
+
+
 def _records(ctx, row, dataset, values, reference, t0, extra=None, protocol=None):
     """One record per metric, with the metric's registered protocol and this run's reference size."""
     out = []
@@ -268,7 +277,7 @@ def _run_dataset(ctx, dataset, train, test):
         grids = sample_grids(fitted.model, n_ref, ctx.seed)
         values = score(reference, grids, ctx.seed)
         occupancy = [g.float().mean().item() / 255 for g in (grids, ref_grids)]
-        facts = {"occupancy": f"{occupancy[0]:.4f} (test {occupancy[1]:.4f})"}
+        facts = {"occupancy": f"{occupancy[0]:.4f} (test {occupancy[1]:.4f})", "optimizer": _optimizer(fitted.config)}
         records += _records(ctx, MODEL, dataset, values, reference, t0, extra=facts)
         examples[MODEL] = grids[:EXAMPLES]
         ctx.say(f"{MODEL}: trained and scored in {time.perf_counter() - t0:.1f} s")
