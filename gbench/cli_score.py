@@ -8,6 +8,7 @@ A PATH is a folder of images, a ``.npz`` of uint8 images, or saved statistics
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 from pathlib import Path
@@ -175,7 +176,9 @@ def parse_metrics(text: str | None) -> tuple[str, ...]:
     names = [m.strip() for m in text.split(",") if m.strip()]
     bad = [m for m in names if m not in known]
     if bad or not names:
-        raise GbenchError(f"unknown metric(s) {', '.join(bad) or '(none)'} in --metrics: use a comma-separated "
+        close = {m: difflib.get_close_matches(m, list(known), n=1, cutoff=0.5) for m in bad}
+        hint = "".join(f"did you mean {c[0]!r} for {m!r}? " for m, c in close.items() if c)
+        raise GbenchError(f"unknown metric(s) {', '.join(bad) or '(none)'} in --metrics: {hint}use a comma-separated "
                           f"list of {', '.join(known)}")
     return tuple(dict.fromkeys(m for n in names for m in known[n]))
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from gbench.errors import GbenchError
+
 STATUS = ("ok", "unavailable")
 
 
@@ -141,10 +143,34 @@ def atomic_write_text(path: Path | str, text: str) -> None:
 
 
 def read_records(path: Path | str) -> list[Record]:
+    """The records of one results file ([] when there is none yet).
+
+    Raises:
+        GbenchError: the path is a folder, unreadable, not UTF-8, or a line is not a record
+            (truncated, foreign JSON, a wrong schema) — named by file and line, with the fix.
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         return []
-    return [Record.from_json(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    fix = f"restore it (e.g. git checkout -- {path}) or move it away; the next run writes its records anew"
+    if not path.is_file():
+        raise GbenchError(f"{path} is not a file but a records file is expected there: {fix}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise GbenchError(f"{path} is not UTF-8 text, so not a records file: {fix}") from None
+    except OSError as e:
+        raise GbenchError(f"cannot read {path}: {e.strerror}: check its permissions") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(Record.from_json(line))
+        except (ValueError, TypeError, AttributeError) as e:  # JSONDecodeError is a ValueError
+            what = "not JSON" if isinstance(e, json.JSONDecodeError) else "not a gbench record"
+            raise GbenchError(f"{path} line {number} is {what} (truncated or foreign): {fix}") from None
+    return records
 
 
 def load_results(results_dir: Path | str) -> dict[str, list[Record]]:

@@ -57,6 +57,7 @@ def one_line_error(result):
     (["run", "--suite", "generation", "--data-root", "/nonexistent/dir"], "is not a folder"),
     (["fid", "/nonexistent/a", "/nonexistent/b", "--extractor", "digits-evaluator"], "does not exist"),
     (["fid", "a", "b", "--extractor", "incepton"], "did you mean"),
+    (["score", "--metrics", "fid,kdi", "a"], "did you mean 'kid' for 'kdi'"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
     if "cuda" in args:
@@ -171,6 +172,11 @@ def test_leaderboard_command_regenerates_markdown_from_records(tmp_path):
     assert md.startswith("# Generation") and "| dcgan " in md and "4.25" in md
     line = one_line_error(run_cli("leaderboard", "--results", str(tmp_path / "nothing")))
     assert "does not exist" in line
+    with open(tmp_path / "results" / "generation.jsonl", "a") as f:  # a run killed mid-line, by another tool
+        f.write('{"suite": "generation", "mod')
+    line = one_line_error(run_cli("leaderboard", "--results", str(tmp_path / "results"), "--markdown",
+                                  str(tmp_path / "md")))
+    assert "generation.jsonl line 2 is not JSON" in line
 
 
 def test_evaluators_train_never_rewrites_the_shipped_weights(tmp_path):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gbench.errors import GbenchError
 from gbench.leaderboard import render_suite, write_leaderboards
 from gbench.records import Record, load_results, read_records, results_file, write_records
 
@@ -104,3 +105,29 @@ def test_committed_leaderboards_match_committed_records(tmp_path):
         assert committed.is_file(), f"{committed.name} is missing: run `gbench leaderboard`"
         assert committed.read_text(encoding="utf-8") == path.read_text(encoding="utf-8"), \
             f"{committed.name} does not match its records: run `gbench leaderboard`"
+
+
+@pytest.mark.parametrize("content, needle", [
+    (b'{"suite": "toy", "model": "dcgan", "dat', "line 2 is not JSON"),             # truncated by a crash
+    (b'[1, 2, 3]', "line 2 is not a gbench record"),                               # foreign JSON
+    (b'{"suite": "toy"}', "line 2 is not a gbench record"),                        # wrong schema
+    (b'\xff\xfe\x00garbage', "not UTF-8"),                                         # binary
+])
+def test_corrupt_records_file_is_named_with_its_line_and_the_fix(tmp_path, content, needle):
+    """Issue 17, item 3: a corrupt results file is one GbenchError naming the file, not a traceback,
+    and a write into it refuses rather than replacing it (the file is left as it was)."""
+    path = results_file(tmp_path, "toy")
+    write_records(tmp_path, [rec()])
+    path.write_bytes(path.read_bytes() + content + b"\n")
+    before = path.read_bytes()
+    for call in (lambda: read_records(path), lambda: load_results(tmp_path), lambda: write_records(tmp_path, [rec()])):
+        with pytest.raises(GbenchError, match=needle) as info:
+            call()
+        assert str(path) in str(info.value) and "git checkout" in str(info.value)
+    assert path.read_bytes() == before
+
+
+def test_a_folder_where_the_records_file_should_be(tmp_path):
+    results_file(tmp_path, "toy").mkdir()
+    with pytest.raises(GbenchError, match="is not a file"):
+        read_records(results_file(tmp_path, "toy"))

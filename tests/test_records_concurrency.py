@@ -25,3 +25,21 @@ def test_two_processes_writing_one_file_keep_every_record(tmp_path):
     records = read_records(results_file(tmp_path, "s"))
     assert len(records) == 2 * WRITES == len({r.key() for r in records})
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]  # no temporary file left behind
+
+
+def test_figure_names_carry_the_seed(tmp_path):
+    """Two seeds' runs into one leaderboards folder never write the same figure file (issue 17, item 1);
+    seed 0 keeps the plain name the committed leaderboards link."""
+    import torch
+
+    from gbench.suites import RunContext
+
+    def path(seed):
+        ctx = RunContext(suite="toy", profile="embedded", preset="smoke", seed=seed, device=torch.device("cpu"),
+                         runs_dir=tmp_path / "runs", results_dir=tmp_path / "lb" / "results",
+                         figures_dir=tmp_path / "lb" / "figures", progress=False)
+        return ctx.figure_path("digits_dcgan_smoke_samples.png")
+
+    (p0, rel0), (p1, rel1) = path(0), path(1)
+    assert p0.name == "digits_dcgan_smoke_samples.png" and p1.name == "digits_dcgan_smoke_samples_seed1.png"
+    assert rel1 == "figures/toy/digits_dcgan_smoke_samples_seed1.png" and rel0 != rel1

@@ -10,7 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from zoo.models import MODELS
-from zoo.train import CHECKPOINT, EMA, LOG, BatchSampler, Minibatches, init_weights, load_state, save_state, train
+from zoo.train import (CHECKPOINT, EMA, LOG, BatchSampler, CheckpointMismatch, Minibatches, init_weights, load_state,
+                       save_state, train)
 from _kill import Killed, assert_same_state, kill_after  # tests/ is on sys.path (pytest's "prepend" import mode)
 
 
@@ -166,6 +167,34 @@ def test_resuming_with_another_seed_or_dataset_is_refused(tmp_path):
         train(spec.build(config), config, images, None, tmp_path, "cpu", seed=1, progress=False)
     with pytest.raises(ValueError, match="different config, seed or dataset"):
         train(spec.build(config), config, _data(seed=5)[0], None, tmp_path, "cpu", seed=0, progress=False)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated", "folder", "foreign", "not_a_training_state"])
+def test_a_damaged_checkpoint_is_named_with_how_to_start_over(tmp_path, damage):
+    """Issue 17, item 3: one CheckpointMismatch (gbench turns it into one line, exit 2) naming the file."""
+    from safetensors.torch import save_file
+
+    spec, config = _smoke("gan")
+    images, _ = _data()
+    ckpt = tmp_path / CHECKPOINT
+    train(spec.build(config), config, images, None, tmp_path, "cpu", seed=0, progress=False)
+    good = ckpt.read_bytes()
+    ckpt.unlink()
+    if damage == "garbage":
+        ckpt.write_bytes(b"\x00not a checkpoint" * 10)
+    elif damage == "empty":
+        ckpt.write_bytes(b"")
+    elif damage == "truncated":  # a copy cut short: the kill -9 the atomic write prevents, done by hand
+        ckpt.write_bytes(good[:len(good) // 2])
+    elif damage == "folder":
+        ckpt.mkdir()
+    elif damage == "foreign":
+        save_file({"w": torch.zeros(2)}, str(ckpt))
+    else:
+        save_state(ckpt, {"something": torch.zeros(2)})
+    with pytest.raises(CheckpointMismatch, match="start the run over") as info:
+        train(spec.build(config), config, images, None, tmp_path, "cpu", seed=0, progress=False)
+    assert str(ckpt) in str(info.value)
 
 
 def test_bad_inputs_get_clear_errors(tmp_path):

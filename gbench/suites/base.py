@@ -65,7 +65,14 @@ class RunContext:
         return self.results_dir.parent
 
     def figure_path(self, name: str) -> tuple[Path, str]:
-        """(absolute path to write, path relative to the leaderboards folder)."""
+        """(absolute path to write, path relative to the leaderboards folder).
+
+        A seed other than 0 is added to the name (``x.png`` → ``x_seed1.png``), so runs of
+        several seeds never overwrite the figure another seed's records link to; seed 0 keeps
+        the plain name the committed leaderboards link."""
+        if self.seed:
+            stem, dot, suffix = name.rpartition(".")
+            name = f"{stem}_seed{self.seed}{dot}{suffix}" if dot else f"{name}_seed{self.seed}"
         path = self.figures_dir / self.suite / name
         path.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -72,10 +72,28 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_state(path: Path) -> dict[str, Any]:
-    """Read a state written by :func:`save_state` (tensors on CPU)."""
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        meta = f.metadata() or {}
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a zoo checkpoint (format {meta.get('format')!r}, expected {FORMAT!r})")
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    return _unpack(json.loads(meta["state"]), tensors)
+    """Read a state written by :func:`save_state` (tensors on CPU).
+
+    Raises:
+        CheckpointMismatch: ``path`` is a folder, empty, truncated, corrupt or not a zoo
+            checkpoint (another program's safetensors file) — named, with how to start over.
+    """
+    from safetensors import SafetensorError
+
+    path = Path(path)
+    fix = "delete it to start the run over (a run resumes only from a checkpoint the zoo trainer wrote)"
+    if not path.is_file():
+        raise CheckpointMismatch(f"{path} is not a file: {fix}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != FORMAT:
+                raise CheckpointMismatch(f"{path} is not a zoo checkpoint (format {meta.get('format')!r}, "
+                                         f"expected {FORMAT!r}): {fix}")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        state = _unpack(json.loads(meta["state"]), tensors)
+    except CheckpointMismatch:
+        raise
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:  # JSON errors are ValueErrors
+        raise CheckpointMismatch(f"{path} is corrupt or truncated ({type(e).__name__}): {fix}") from None
+    return state

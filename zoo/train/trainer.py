@@ -137,6 +137,8 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
     cuda_devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda_devices), Minibatches(images, labels, sampler, device) as batches:
         state = load_state(ckpt_path) if ckpt_path.exists() else None
+        if state is not None and not (isinstance(state, dict) and {"fingerprint", "step", "model"} <= set(state)):
+            raise CheckpointMismatch(f"{ckpt_path} holds no training state: delete it to start the run over")
         if state is None:  # a fresh run: weights from the seed, whatever the model was built with
             init_weights(model, seed)
             torch.manual_seed(int(np.random.SeedSequence([seed, _DROPOUT_STREAM]).generate_state(1)[0]))
