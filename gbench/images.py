@@ -11,6 +11,8 @@ expected is an error unless its range is declared.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -42,9 +44,20 @@ def float_to_uint8(x: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.
         raise GbenchError(f"float_to_uint8 expects a float tensor, got {x.dtype}")
     if not torch.isfinite(x).all():
         raise GbenchError("images contain NaN or Inf values: check the model's output")
-    lo, hi = value_range
+    lo, hi = check_value_range(value_range)
     y = (x.detach().float() - lo) * (255.0 / (hi - lo))
     return y.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def check_value_range(value_range) -> tuple[float, float]:
+    """(low, high): two finite numbers with low < high, or a GbenchError naming the problem."""
+    try:
+        lo, hi = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        raise GbenchError(f"value_range must be a (low, high) pair of numbers, got {value_range!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise GbenchError(f"value_range must be finite with low < high, got ({lo:g}, {hi:g}): e.g. (-1, 1) or (0, 1)")
+    return lo, hi
 
 
 def uint8_to_float(x: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import gbench
 from gbench.errors import GbenchError
 from gbench.metrics.stats import FeatureStats, SingularCovarianceWarning
 
@@ -314,3 +315,25 @@ def test_load_errors_name_the_problem(tmp_path):
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
     with pytest.raises(GbenchError, match="no 'mu' and 'sigma'"):
         FeatureStats.load(tmp_path / "other.npz")
+
+
+def test_bad_statistics_files_and_api_arguments_are_gbench_errors(rng, tmp_path):
+    """Issue 17, item 3: each is one GbenchError naming the problem, never another exception."""
+    np.save(tmp_path / "array.npy", np.zeros((3, 3)))
+    os.replace(tmp_path / "array.npy", tmp_path / "array.npz")
+    np.savez(tmp_path / "strings.npz", mu=np.array(["a", "b"]), sigma=np.eye(2))
+    np.savez(tmp_path / "complex.npz", mu=np.zeros(2, dtype=complex), sigma=np.eye(2))
+    for name, needle in (("array.npz", "one .npy array"), ("strings.npz", "not real numbers"),
+                         ("complex.npz", "not real numbers")):
+        with pytest.raises(GbenchError, match=needle):
+            FeatureStats.load(tmp_path / name)
+    with pytest.raises(GbenchError, match="it is a folder"):
+        FeatureStats().update(_features(rng)).save(tmp_path)
+    x = _features(rng, n=50)
+    for call in (lambda: gbench.kid(x, x, subset_size=10, seed=-1), lambda: gbench.inception_score(x, seed=-1)):
+        with pytest.raises(GbenchError, match="seed must be a non-negative integer"):
+            call()
+    images = torch.zeros(1, 3, 8, 8)
+    for bad in ((1, 1), (1, 0), (0, float("inf")), ("a", 1)):
+        with pytest.raises(GbenchError, match="value_range"):
+            gbench.psnr(images, images, value_range=bad)

@@ -62,3 +62,10 @@ def same_dim(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None
 def to_numpy(t: torch.Tensor) -> np.ndarray:
     """Tensor on any device → numpy array on the CPU."""
     return t.detach().cpu().numpy()
+
+
+def check_seed(seed, fn: str) -> int:
+    """A seed for ``numpy.random.default_rng``: an int ≥ 0, or a GbenchError naming ``fn``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise GbenchError(f"{fn}: seed must be a non-negative integer, got {seed!r}")
+    return int(seed)

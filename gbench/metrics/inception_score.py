@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from gbench.errors import GbenchError
-from gbench.metrics._arrays import as_float64
+from gbench.metrics._arrays import as_float64, check_seed
 from gbench.metrics.spec import FeatureInputs, MetricSpec, Score, register_metric
 
 
@@ -57,7 +57,7 @@ def inception_score(logits, splits: int = 10, seed: int = 0) -> tuple[float, flo
         raise GbenchError("logits look like probabilities (rows in [0, 1] summing to 1): pass the classifier's "
                           "logits, or the log of the probabilities")
 
-    perm = torch.from_numpy(np.random.default_rng(seed).permutation(n)).to(z.device)
+    perm = torch.from_numpy(np.random.default_rng(check_seed(seed, "inception_score")).permutation(n)).to(z.device)
     log_p = torch.log_softmax(z[perm], dim=1)
     scores = []
     for i in range(splits):

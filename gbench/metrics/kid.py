@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from gbench.errors import GbenchError
-from gbench.metrics._arrays import as_features, same_dim
+from gbench.metrics._arrays import as_features, check_seed, same_dim
 from gbench.metrics.spec import FeatureInputs, MetricSpec, Score, register_metric
 
 
@@ -63,7 +63,7 @@ def kid(feats_a, feats_b, subsets: int = 100, subset_size: int = 1000, seed: int
                       f"({n_a} and {n_b}): using subsets of {m} (half the smaller set, so that subsets differ); "
                       "KID values are comparable only at equal subset sizes", UserWarning, stacklevel=2)
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed, "kid"))
     mmds = np.empty(subsets)
     for s in range(subsets):
         idx_a = torch.from_numpy(rng.choice(n_a, m, replace=False)).to(a.device)

@@ -331,7 +331,11 @@ class FeatureStats:
         """
         path = Path(path)
         try:
-            with np.load(path, allow_pickle=False) as f:
+            loaded = np.load(path, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):  # a .npy array saved under an .npz name
+                raise GbenchError(f"{path} holds one .npy array, not an .npz of statistics: pass a file written by "
+                                  "FeatureStats.save or pytorch-fid (keys mu and sigma)")
+            with loaded as f:
                 arrays = {k: f[k] for k in f.files}
         except FileNotFoundError:
             raise GbenchError(f"statistics file {path} does not exist: "
@@ -342,6 +346,10 @@ class FeatureStats:
         if "mu" not in arrays or "sigma" not in arrays:
             raise GbenchError(f"{path} has keys {sorted(arrays)} but no 'mu' and 'sigma': "
                               "pass a file written by FeatureStats.save or pytorch-fid")
+        for key in ("mu", "sigma"):
+            if arrays[key].dtype.kind not in "fiu":  # strings, complex numbers, objects: not statistics
+                raise GbenchError(f"{path}: {key} holds {arrays[key].dtype} values, not real numbers: "
+                                  "pass a file written by FeatureStats.save or pytorch-fid")
         mu = np.asarray(arrays["mu"], dtype=np.float64)
         sigma = np.asarray(arrays["sigma"], dtype=np.float64)
         d = mu.shape[0] if mu.ndim == 1 else -1
@@ -405,6 +413,8 @@ def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
     from gbench.records import atomic_write
 
     directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise GbenchError(f"cannot save statistics to {path}: it is a folder; name a file, e.g. {path / 'stats.npz'}")
     if not directory.is_dir():
         raise GbenchError(f"cannot save statistics to {path}: directory {directory} does not exist; create it first")
 
