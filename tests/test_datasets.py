@@ -159,6 +159,15 @@ def test_sixteen_bit_gray_pngs_read_as_their_eight_bit_levels(tmp_path):
         load_images(tmp_path / "wide")
 
 
+def test_an_image_over_the_decompression_bomb_limit_is_one_error(tmp_path, monkeypatch):
+    from PIL import Image
+
+    Image.new("L", (32, 32)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 1,024 pixels > 2 × 100: PIL refuses to decode
+    with pytest.raises(GbenchError, match="decompression-bomb limit"):
+        load_images(tmp_path)
+
+
 def test_npz_layouts(tmp_path):
     x = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
     np.savez(tmp_path / "nhwc.npz", images=x)

@@ -46,6 +46,9 @@ def read_image(path: Path) -> np.ndarray:
                 arr = np.asarray(im.convert("L"))[None]
             else:
                 arr = np.asarray(im.convert("RGB")).transpose(2, 0, 1)
+    except Image.DecompressionBombError:
+        raise GbenchError(f"image {path} has more pixels than PIL decodes safely ({2 * Image.MAX_IMAGE_PIXELS:,}, "
+                          "its decompression-bomb limit): downscale it first") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise GbenchError(f"cannot read image {path}: {e}; remove or re-save the file") from None
     return np.ascontiguousarray(arr)
