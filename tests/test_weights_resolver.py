@@ -162,3 +162,11 @@ def test_load_state_dict_refuses_pickled_code(tmp_path):
     torch.save({"w": NotATensor()}, evil)
     with pytest.raises(GbenchError, match="pickled code is refused"):
         W.load_state_dict(evil)
+    with pytest.raises(GbenchError) as info:  # torch explains the refusal over several lines: one is kept
+        W.load_state_dict(evil)
+    assert "\n" not in str(info.value)
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00" * 64)
+    with pytest.raises(GbenchError, match="as safetensors") as info:
+        W.load_state_dict(garbage)
+    assert "\n" not in str(info.value)

@@ -251,14 +251,26 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(path), device="cpu")
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError) as e:
+            raise GbenchError(f"could not read weights file {path} as safetensors ({_first_line(e)}): "
+                              "use the original file") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise GbenchError(f"could not read weights file {path} as a plain state dict ({e}): "
+        raise GbenchError(f"could not read weights file {path} as a plain state dict ({_first_line(e)}): "
                           "use the original file (pickled code is refused for safety)") from None
     if not isinstance(state, dict):
         raise GbenchError(f"weights file {path} does not hold a state dict: use the original file")
     return state
+
+
+def _first_line(error: Exception) -> str:
+    """The first line of an exception's message: torch's weights_only refusal explains itself over
+    6–8 lines, and gbench's errors are one line."""
+    lines = str(error).strip().splitlines()
+    return lines[0].strip() if lines else type(error).__name__
