@@ -109,7 +109,7 @@ def _is_stats(path: Path) -> bool:
 def _read_inputs(args) -> list:
     """Each PATH → FeatureStats (saved statistics) or uint8 images (N, C, H, W); a named
     extractor is checked first, so a typo is reported before any file is read."""
-    from gbench.data.folder import load_images
+    from gbench.data.folder import check_input_path, load_images
     from gbench.features import EXTRACTORS
     from gbench.metrics.stats import FeatureStats
 
@@ -118,8 +118,7 @@ def _read_inputs(args) -> list:
     paths = args.paths
 
     for p in paths:
-        if not Path(p).exists():
-            raise GbenchError(f"{p} does not exist: pass a folder of images, a .npz of images or saved statistics")
+        check_input_path(p, "a folder of images, a .npz of images or saved statistics")
     return [FeatureStats.load(Path(p)) if _is_stats(Path(p)) else load_images(Path(p)) for p in paths]
 
 

@@ -87,15 +87,14 @@ def add_parsers(sub) -> None:
 def cmd_stats(args) -> int:
     from gbench.cache import cached_features
     from gbench.cli_score import _is_stats, _load_extractor, default_extractor
-    from gbench.data.folder import load_images
+    from gbench.data.folder import check_input_path, load_images
     from gbench.features import EXTRACTORS
     from gbench.metrics.stats import FeatureStats
 
     if args.extractor is not None:  # a typo is reported before any file is read
         EXTRACTORS.get(args.extractor)
     path, out = args.path, args.out
-    if not path.exists():
-        raise GbenchError(f"{path} does not exist: pass a folder of images or a .npz of uint8 images")
+    check_input_path(path, "a folder of images or a .npz of uint8 images")
     if _is_stats(path):
         raise GbenchError(f"{path} already holds statistics (mu, sigma): pass the images they came from")
     if out.suffix != ".npz":

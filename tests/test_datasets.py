@@ -1,5 +1,7 @@
 """Datasets: shapes, dtypes, fixed splits, user folders and their bad inputs."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -166,6 +168,17 @@ def test_an_image_over_the_decompression_bomb_limit_is_one_error(tmp_path, monke
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 1,024 pixels > 2 × 100: PIL refuses to decode
     with pytest.raises(GbenchError, match="decompression-bomb limit"):
         load_images(tmp_path)
+
+
+def test_odd_paths_say_what_they_are(tmp_path):
+    """Issue 17, item 5: a FIFO or a symlink loop is not reported as missing."""
+    os.mkfifo(tmp_path / "fifo.npz")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    for name, needle in (("fifo.npz", "not a regular file or folder"), ("loop", "symlink loop"),
+                         ("dangling", "broken symlink"), ("absent", "does not exist")):
+        with pytest.raises(GbenchError, match=needle):
+            load_images(tmp_path / name)
 
 
 def test_npz_layouts(tmp_path):

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -147,15 +148,27 @@ def load_labelled_folder(root: Path | str) -> ImageSet:
     return ImageSet(torch.cat(images), torch.cat(labels), tuple(classes))
 
 
+def check_input_path(path: Path | str, expected: str) -> Path:
+    """``path`` if it is a regular file or a folder; otherwise a GbenchError that says what it is
+    instead — missing, a broken symlink or symlink loop, or a FIFO/socket/device — and what to pass
+    (``expected``, e.g. "a folder of images or a .npz of uint8 images")."""
+    path = Path(path)
+    if path.is_file() or path.is_dir():
+        return path
+    if path.is_symlink():
+        raise GbenchError(f"{path} is a broken symlink or a symlink loop: pass {expected}")
+    if os.path.lexists(path):
+        raise GbenchError(f"{path} is not a regular file or folder (a FIFO, socket or device): pass {expected}")
+    raise GbenchError(f"{path} does not exist: pass {expected}")
+
+
 def load_images(path: Path | str) -> torch.Tensor:
     """A folder of images or a ``.npz`` → uint8 (N, C, H, W)."""
-    path = Path(path)
+    path = check_input_path(path, "a folder of images or a .npz of uint8 images")
     if path.is_dir():
         return load_image_folder(path)
     if path.suffix == ".npz":
         return load_npz(path)
-    if not path.exists():
-        raise GbenchError(f"{path} does not exist: pass a folder of images or a .npz of uint8 images")
     raise GbenchError(f"{path} is neither a folder of images nor a .npz file")
 
 
