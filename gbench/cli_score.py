@@ -101,7 +101,9 @@ def _is_stats(path: Path) -> bool:
         return False
     try:
         with np.load(path, allow_pickle=False) as z:
-            return "mu" in z.files and "sigma" in z.files
+            # either key marks statistics: a file with mu but no sigma is an incomplete statistics file
+            # (FeatureStats.load says so), not an image array
+            return "mu" in z.files or "sigma" in z.files
     except Exception:  # an unreadable file is reported by the image loader
         return False
 

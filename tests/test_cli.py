@@ -69,7 +69,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
     assert not (tmp_path / "results").exists()  # no partial record
 
 
-@pytest.mark.parametrize("case", ["empty", "mixed", "corrupt_npz", "nan_stats"])
+@pytest.mark.parametrize("case", ["empty", "mixed", "corrupt_npz", "nan_stats", "mu_only"])
 def test_bad_image_inputs_via_cli(tmp_path, case):
     from PIL import Image
 
@@ -90,7 +90,11 @@ def test_bad_image_inputs_via_cli(tmp_path, case):
     elif case == "nan_stats":
         bad = tmp_path / "bad.npz"
         np.savez(bad, mu=np.full(64, np.nan), sigma=np.eye(64))
-    one_line_error(run_cli("fid", str(good), str(bad), "--extractor", "digits-evaluator"))
+    elif case == "mu_only":  # statistics missing sigma: said so, not "holds float64 images" (issue 17, item 5)
+        bad = tmp_path / "bad.npz"
+        np.savez(bad, mu=np.zeros(64))
+    line = one_line_error(run_cli("fid", str(good), str(bad), "--extractor", "digits-evaluator"))
+    assert case != "mu_only" or "need both 'mu' and 'sigma'" in line
 
 
 def test_unknown_model_selection_is_one_line(tmp_path):

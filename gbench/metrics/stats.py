@@ -344,7 +344,7 @@ class FeatureStats:
             raise GbenchError(f"cannot read {path} as an .npz statistics file ({e}): "
                               "pass a file written by FeatureStats.save or pytorch-fid") from None
         if "mu" not in arrays or "sigma" not in arrays:
-            raise GbenchError(f"{path} has keys {sorted(arrays)} but no 'mu' and 'sigma': "
+            raise GbenchError(f"{path} has keys {sorted(arrays)}, but statistics need both 'mu' and 'sigma': "
                               "pass a file written by FeatureStats.save or pytorch-fid")
         for key in ("mu", "sigma"):
             if arrays[key].dtype.kind not in "fiu":  # strings, complex numbers, objects: not statistics
