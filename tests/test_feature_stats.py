@@ -313,7 +313,7 @@ def test_load_errors_name_the_problem(tmp_path):
     with pytest.raises(GbenchError, match="cannot read"):
         FeatureStats.load(tmp_path / "junk.npz")
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
-    with pytest.raises(GbenchError, match="no 'mu' and 'sigma'"):
+    with pytest.raises(GbenchError, match="need both 'mu' and 'sigma'"):
         FeatureStats.load(tmp_path / "other.npz")
 
 
