@@ -70,8 +70,14 @@ def _add_leaderboard(sub) -> None:
 def cmd_leaderboard(args) -> int:
     from gbench.leaderboard import write_leaderboards
 
+    from gbench.runner import check_output_folder
+
+    if args.results.exists() and not args.results.is_dir():
+        raise GbenchError(f"--results {args.results} is a file, not a folder of records: pass the results folder")
     if not args.results.is_dir():
         raise GbenchError(f"results folder {args.results} does not exist: run a suite first or pass --results DIR")
+    if args.markdown is not None:
+        check_output_folder("--markdown", args.markdown)
     for path in write_leaderboards(args.results, args.markdown):
         print(path)
     return 0

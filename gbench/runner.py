@@ -55,6 +55,17 @@ class RunRequest:
     extractor: str | None = None
 
 
+def check_output_folder(option: str, folder: Path) -> None:
+    """An output folder gbench will create or write into: refused up front when something that is
+    not a folder is in the way (a file, or a file above it), before any training starts."""
+    for where in (folder, *folder.parents):
+        if where.exists() or where.is_symlink():
+            if not where.is_dir():
+                raise GbenchError(f"{option} {folder}: {where} is a file, not a folder: pass a folder "
+                                  "(it is created if missing)")
+            return
+
+
 def validate(req: RunRequest) -> None:
     if req.profile not in PROFILES:
         raise GbenchError(f"unknown profile {req.profile!r}: use one of {', '.join(PROFILES)}")
@@ -66,6 +77,10 @@ def validate(req: RunRequest) -> None:
         raise GbenchError(f"--weights {req.weights} is not a folder: pass the folder that holds pretrained weight files")
     if req.seed < 0:
         raise GbenchError(f"--seed must be a non-negative integer, got {req.seed}")
+    results = Path(req.results)
+    for option, folder in (("--runs", Path(req.runs)), ("--results", results), ("--results", results.parent),
+                           ("--results", results.parent / "figures")):
+        check_output_folder(option, folder)
     if req.extractor is not None:
         from gbench.features import EXTRACTORS
 

@@ -57,6 +57,8 @@ def one_line_error(result):
     (["run", "--suite", "generation", "--data-root", "/nonexistent/dir"], "is not a folder"),
     (["fid", "/nonexistent/a", "/nonexistent/b", "--extractor", "digits-evaluator"], "does not exist"),
     (["fid", "a", "b", "--extractor", "incepton"], "did you mean"),
+    (["run", "--suite", "likelihood", "--runs", "{file}"], "is a file, not a folder"),
+    (["leaderboard", "--results", "{file}"], "is a file, not a folder of records"),
     (["score", "--metrics", "fid,kdi", "a"], "did you mean 'kid' for 'kdi'"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
@@ -64,6 +66,8 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
         import torch
         if torch.cuda.is_available():
             pytest.skip("this machine has CUDA")
+    (tmp_path / "a_file").write_text("not a folder")
+    args = [a.replace("{file}", str(tmp_path / "a_file")) for a in args]
     result = run_cli(*args, "--results", str(tmp_path / "results")) if args[0] == "run" else run_cli(*args)
     assert needle in one_line_error(result)
     assert not (tmp_path / "results").exists()  # no partial record
