@@ -77,10 +77,17 @@ def _cifar10(split: str, root: Path, download: bool) -> ImageSet:
     if py.is_dir():
         xs, ys = [], []
         for f in files:
-            with open(py / f, "rb") as fh:
-                d = _SafeUnpickler(fh, encoding="latin1").load()
-            xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(d["labels"], dtype=np.int64))
+            try:
+                with open(py / f, "rb") as fh:
+                    d = _SafeUnpickler(fh, encoding="latin1").load()
+                xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+                ys.append(np.asarray(d["labels"], dtype=np.int64))
+            except pickle.UnpicklingError as e:  # our refusal, or a corrupt stream
+                raise GbenchError(f"CIFAR-10 batch {py / f} refused: {e}; restore the original file from the "
+                                  "CIFAR-10 archive") from None
+            except (OSError, EOFError, KeyError, TypeError, ValueError) as e:
+                raise GbenchError(f"CIFAR-10 batch {py / f} is missing, truncated or not a CIFAR-10 batch "
+                                  f"({type(e).__name__}): restore the original file from the archive") from None
         return ImageSet(torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)), CIFAR10_CLASSES)
     if binary.is_dir():
         raw = np.concatenate([np.fromfile(binary / f"{f}.bin", dtype=np.uint8).reshape(-1, 3073) for f in files])
