@@ -22,7 +22,8 @@ from gbench.metrics.stats import FeatureStats
 BATCH_SIZE = 128
 PROFILE_EXTRACTORS = {"embedded": "digits-evaluator", "paper": "inception-v3-fid"}
 # Embedded datasets with their own shipped evaluator (the profile's default covers the rest).
-DATASET_EXTRACTORS = {"digits": "digits-evaluator", "scenes": "scenes-evaluator"}
+DATASET_EXTRACTORS = {"digits": "digits-evaluator", "scenes": "scenes-evaluator",
+                      "natural": "inception-v3-fid"}  # no shipped evaluator reads photographs
 
 
 def sample_metrics() -> tuple[str, ...]:
@@ -100,9 +101,9 @@ def profile_extractor_name(ctx, dataset: str | None = None) -> str:
     return PROFILE_EXTRACTORS[ctx.profile]
 
 
-def load_profile_extractor(ctx, dataset: str | None = None):
-    """The run's extractor for ``dataset`` (:func:`profile_extractor_name`), loaded on the run's device;
-    or, when its weights do not resolve, None after emitting a record that says which file is missing."""
+def try_profile_extractor(ctx, dataset: str | None = None):
+    """(the run's extractor for ``dataset`` (:func:`profile_extractor_name`) loaded on the run's device, "")
+    or, when its weights do not resolve, (None, "unavailable: …" naming the missing file)."""
     from gbench.features import EXTRACTORS
 
     name = profile_extractor_name(ctx, dataset)
@@ -111,10 +112,17 @@ def load_profile_extractor(ctx, dataset: str | None = None):
     weights = ctx.weights if spec.profile == "paper" else None
     try:
         return spec.load(device=ctx.device, weights_path=weights, allow_download=ctx.download,
-                         allow_unverified=ctx.allow_unverified, channels_last=ctx.device.type == "cuda")
+                         allow_unverified=ctx.allow_unverified, channels_last=ctx.device.type == "cuda"), ""
     except GbenchError as e:
-        ctx.emit([ctx.record("all", dataset or "-", "all", None, reason=f"unavailable: extractor {name}: {e}")])
-        return None
+        return None, f"unavailable: extractor {name}: {e}"
+
+
+def load_profile_extractor(ctx, dataset: str | None = None):
+    """:func:`try_profile_extractor`'s extractor; or None after emitting a record that says why."""
+    extractor, why = try_profile_extractor(ctx, dataset)
+    if extractor is None:
+        ctx.emit([ctx.record("all", dataset or "-", "all", None, reason=why)])
+    return extractor
 
 
 def conditioned_records(ctx, model: str, dataset: str, inputs, t0: float) -> list:

@@ -55,8 +55,7 @@ from types import SimpleNamespace
 import torch
 
 from gbench.claims import mean_value, section, verdict
-from gbench.errors import GbenchError
-from gbench.evaluate import DATASET_EXTRACTORS, PROFILE_EXTRACTORS, Reference, score_images
+from gbench.evaluate import Reference, score_images, try_profile_extractor
 from gbench.figures import save_grid
 from gbench.fit import fit
 from gbench.images import float_to_uint8, uint8_to_float
@@ -83,7 +82,6 @@ SIZE = 64                # image side: scenes and CelebA are 64×64; natural pat
 MASK_SEED = 20180320     # base seed of the test masks (the paper's arXiv date); + CRC-32 of the variant name
 EXAMPLES = 2             # test images per hole setting in the figure
 LPIPS_PROTOCOL = {"lpips_net": "alex", "lpips_version": "0.1", "crop_border": 0}
-NATURAL_EXTRACTOR = "inception-v3-fid"  # the only extractor that reads natural photographs
 
 
 @dataclass(frozen=True)
@@ -160,23 +158,10 @@ def run(ctx: RunContext) -> None:
 
 def _extractor(ctx, dataset: str):
     """(the FID extractor of ``dataset``, "") or (None, why FID is unavailable)."""
-    from gbench.features import EXTRACTORS
-
-    if ctx.extractor:
-        name = ctx.extractor
-    elif ctx.profile == "embedded":
-        name = DATASET_EXTRACTORS.get(dataset, NATURAL_EXTRACTOR)
-    else:
-        name = PROFILE_EXTRACTORS[ctx.profile]
-    spec = EXTRACTORS.get(name)
-    try:  # --weights DIR is for third-party files; a shipped evaluator keeps its own file
-        return spec.load(device=ctx.device, weights_path=ctx.weights if spec.profile == "paper" else None,
-                         allow_download=ctx.download, allow_unverified=ctx.allow_unverified), ""
-    except GbenchError as e:
-        why = f"unavailable: extractor {name}: {e}"
-        if dataset == "natural" and not ctx.extractor:
-            why += " (no shipped evaluator reads natural photographs: they are trained on digits and scenes)"
-        return None, why
+    extractor, why = try_profile_extractor(ctx, dataset)
+    if extractor is None and dataset == "natural" and not ctx.extractor:
+        why += " (no shipped evaluator reads natural photographs: they are trained on digits and scenes)"
+    return extractor, why
 
 
 def _data(ctx, dataset: str, protocol: Protocol, n_test: int):
