@@ -171,9 +171,10 @@ def load_features(key: str, n: int, dim: int, directory: Path | None = None) -> 
             if str(z["key"][()]) != key:
                 return None
             feats = z["features"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    # a member without the .npy header comes back as bytes: TypeError/IndexError/AttributeError below
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError, IndexError):
         return None
-    if feats.dtype != np.float32 or feats.shape != (n, dim) or not np.isfinite(feats).all():
+    if not isinstance(feats, np.ndarray) or feats.dtype != np.float32 or feats.shape != (n, dim) or not np.isfinite(feats).all():
         return None
     return torch.from_numpy(feats)
 

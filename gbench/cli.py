@@ -141,7 +141,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_list(sub)
     cli_score.add_parsers(sub)
     cli_tools.add_parsers(sub)
+    _add_verbose(sub)
     return parser
+
+
+def _add_verbose(sub) -> None:
+    """`--verbose` on every command (and `evaluators train`): errors stay one line, then their
+    details (e.g. torch's full refusal of a weights file) follow as `gbench: detail:` lines."""
+    for command in sub.choices.values():
+        nested = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            _add_verbose(nested[0])
+        else:
+            command.add_argument("--verbose", action="store_true", help="after an error, print its details")
 
 
 HANDLERS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list, **cli_score.HANDLERS,
@@ -159,6 +171,21 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
         print(f"gbench: warning: {text}", file=sys.stderr if file is None else file)
 
 
+def _environment_error(e: OSError) -> str | None:
+    """One line for an OSError the user's machine caused (permissions, a full or read-only disk),
+    wherever it surfaced; None for any other OSError."""
+    import errno
+
+    where = f" {e.filename}" if e.filename else ""
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied on{where}: make it readable (writable for outputs) by this user, or pass another path"
+    if e.errno == errno.ENOSPC:
+        return f"no space left on the device writing{where}: free some space and rerun (finished records are kept)"
+    if e.errno == errno.EROFS:
+        return f"{where.strip() or 'a path'} is on a read-only file system: pass a writable folder"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
@@ -171,6 +198,16 @@ def main(argv: list[str] | None = None) -> int:
             return handler(args)
     except USER_ERRORS as e:
         print(f"gbench: error: {e}", file=sys.stderr)
+        details = getattr(e, "details", "")
+        if details and getattr(args, "verbose", False):
+            for line in filter(str.strip, details.splitlines()):
+                print(f"gbench: detail: {line}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        line = _environment_error(e)
+        if line is None:  # any other OSError is a gbench bug: keep its traceback
+            raise
+        print(f"gbench: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gbench: interrupted; finished records are saved, rerun to resume", file=sys.stderr)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gbench.errors import GbenchError
+from gbench.metrics._arrays import check_seed
 
 
 def add_extractor_options(p: argparse.ArgumentParser) -> None:
@@ -188,6 +189,7 @@ def cmd_score(args) -> int:
     from gbench.evaluate import Reference, needs_logits, score
 
     metrics = parse_metrics(args.metrics)
+    check_seed(args.seed, "--seed")
     if len(args.paths) < 2:
         raise GbenchError("gbench score needs a reference PATH and at least one PATH to score")
     extractor, inputs = _extract(args, _read_inputs(args), need_logits=needs_logits(metrics))
@@ -237,6 +239,7 @@ def cmd_evaluators(args) -> int:
         raise GbenchError(f"--weights-out {out} is a file: pass a folder")
     if args.epochs is not None and args.epochs < 1:
         raise GbenchError(f"--epochs must be ≥ 1, got {args.epochs}")
+    check_seed(args.seed, "--seed")
     for name in names:
         spec = EVALUATORS.get(name)
         entry = spec.train(out, seed=args.seed, epochs=args.epochs)

@@ -163,7 +163,7 @@ def _match_channels(sr: torch.Tensor, hr: torch.Tensor, sr_path: Path) -> tuple[
     rgb, gray = (sr, hr) if sr.shape[0] == 3 else (hr, sr)
     if not (torch.equal(rgb[0], rgb[1]) and torch.equal(rgb[0], rgb[2])):
         which = "SR" if rgb is sr else "HR"
-        raise GbenchError(f"{sr_path.name}: the {which} image is colour but its partner is grayscale: "
+        raise GbenchError(f"{sr_path}: the {which} image is colour but its partner is grayscale: "
                           "save both as RGB or both as grayscale")
     return (rgb[:1], gray) if rgb is sr else (gray, rgb[:1])
 
@@ -182,10 +182,10 @@ def load_pair(sr_path: Path, hr_path: Path, scale: int) -> tuple[torch.Tensor, t
     try:
         hr = mod_crop(hr_full, scale)
     except GbenchError as e:
-        raise GbenchError(f"{hr_path.name}: {e}") from None
+        raise GbenchError(f"{hr_path}: {e}") from None
     if sr.shape[1:] != hr.shape[1:]:
         h, w = hr_full.shape[1:]
-        raise GbenchError(f"SR {sr_path.name} is {sr.shape[1]}×{sr.shape[2]} but HR {hr_path.name} "
+        raise GbenchError(f"SR {sr_path} is {sr.shape[1]}×{sr.shape[2]} but HR {hr_path} "
                           f"({h}×{w}) mod-cropped to a multiple of {scale} is {hr.shape[1]}×{hr.shape[2]}: "
                           "SR must be ×scale the LR made from the mod-cropped HR; check --scale")
     sr, hr = _match_channels(sr, hr, sr_path)
@@ -228,7 +228,7 @@ def cmd_sr(args) -> int:
             row = {"name": name, "sr": str(sr_path), "hr": str(hr_path),
                    "psnr": float(psnr(sr, hr, **kw)[0]), "ssim": float(ssim(sr, hr, **kw)[0])}
         except GbenchError as e:  # e.g. a crop that leaves less than SSIM's 11×11 window
-            raise GbenchError(f"{sr_path.name}: {e}") from None
+            raise GbenchError(f"{sr_path}: {e}") from None
         if lp is not None:
             row["lpips"] = float(lp.distance(sr, hr, device, crop=crop)[0])
         rows.append(row)

@@ -10,5 +10,11 @@ without a traceback. Anything else that escapes is a bug in gbench.
 class GbenchError(Exception):
     """An input or environment problem that the user can fix.
 
-    The message is one line: what is wrong, then how to fix it.
+    The message is one line: what is wrong, then how to fix it. ``details``
+    (optional, any number of lines: e.g. the message of the library error behind
+    it) are printed by the CLI only with ``--verbose``.
     """
+
+    def __init__(self, message: str = "", details: str = ""):
+        super().__init__(message)
+        self.details = details

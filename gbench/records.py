@@ -182,14 +182,25 @@ def load_results(results_dir: Path | str) -> dict[str, list[Record]]:
 
 
 @contextmanager
-def locked(path: Path | str) -> Iterator[None]:
+def locked(path: Path | str, required: bool = True) -> Iterator[None]:
     """Hold an exclusive advisory lock for ``path`` (on ``.<name>.lock`` beside it; the folder is
-    created if missing): one process at a time reads, merges and replaces the file."""
+    created if missing): one process at a time reads, merges and replaces the file.
+
+    ``required=False`` is for readers: where the lock file cannot be created (a read-only
+    results folder, which nobody can be writing to) they go on without the lock.
+    """
     import fcntl
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path.with_name(f".{path.name}.lock"), "a")
+    except OSError:
+        if required:
+            raise
+        yield
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

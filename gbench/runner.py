@@ -11,6 +11,7 @@ import torch
 
 from gbench.errors import GbenchError
 from gbench.leaderboard import write_leaderboards
+from gbench.metrics._arrays import check_seed
 from gbench.records import Record
 from gbench.suites import META_SUITES, PRESETS, PROFILES, RunContext, resolve
 
@@ -75,8 +76,7 @@ def validate(req: RunRequest) -> None:
         raise GbenchError(f"--data-root {req.data_root} is not a folder: pass the folder that holds the datasets")
     if req.weights is not None and not Path(req.weights).is_dir():
         raise GbenchError(f"--weights {req.weights} is not a folder: pass the folder that holds pretrained weight files")
-    if req.seed < 0:
-        raise GbenchError(f"--seed must be a non-negative integer, got {req.seed}")
+    check_seed(req.seed, "--seed")
     results = Path(req.results)
     for option, folder in (("--runs", Path(req.runs)), ("--results", results), ("--results", results.parent),
                            ("--results", results.parent / "figures")):

@@ -43,3 +43,41 @@ def test_figure_names_carry_the_seed(tmp_path):
     (p0, rel0), (p1, rel1) = path(0), path(1)
     assert p0.name == "digits_dcgan_smoke_samples.png" and p1.name == "digits_dcgan_smoke_samples_seed1.png"
     assert rel1 == "figures/toy/digits_dcgan_smoke_samples_seed1.png" and rel0 != rel1
+
+
+def test_two_concurrent_smoke_runs_lose_nothing(tmp_path):
+    """Two `gbench run` processes (seeds 0 and 1) into one --results, --runs and feature cache
+    (issue 17, item 1): both exit 0, each seed keeps every record a run writes, each its own
+    figure, and no temporary file is left. GAN only, to stay within CI time; the write paths
+    (records under the lock, figures, checkpoints, cached reference features, markdown) are
+    those of every suite."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", GBENCH_CACHE=str(tmp_path / "cache"))
+    results = tmp_path / "lb" / "results"
+
+    def start(seed):
+        return subprocess.Popen([sys.executable, "-m", "gbench", "run", "--suite", "generation", "--preset", "smoke",
+                                 "--models", "gan", "--seed", str(seed), "--device", "cpu", "--no-progress",
+                                 "--results", str(results), "--runs", str(tmp_path / "runs")],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    procs = [start(seed) for seed in (0, 1)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    lines = (results / "generation.jsonl").read_text().splitlines()
+    by_seed = {0: set(), 1: set()}
+    for line in lines:
+        r = json.loads(line)
+        by_seed[r["seed"]].add((r["model"], r["dataset"], r["variant"], r["metric"]))
+    assert len(lines) == len(by_seed[0]) + len(by_seed[1])  # one record per key, none duplicated
+    assert by_seed[0] and by_seed[0] == by_seed[1]  # the same run twice: the same keys, none lost
+    figures = {p.name for p in (tmp_path / "lb" / "figures" / "generation").iterdir()}
+    assert {"digits_gan_smoke_samples.png", "digits_gan_smoke_samples_seed1.png"} <= figures
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp") or ".tmp." in p.name]
+    assert not leftovers
+    assert "(n=2 seeds)" in (tmp_path / "lb" / "generation.md").read_text()  # the markdown saw both runs

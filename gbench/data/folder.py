@@ -105,6 +105,9 @@ def load_npz(path: Path | str) -> torch.Tensor:
                 raise GbenchError(f"{path} has arrays {keys} and none is named {' or '.join(NPZ_KEYS)}: "
                                   "save the images under the key 'images'")
             arr = z[key]
+            if not isinstance(arr, np.ndarray):  # NpzFile hands back a member without the .npy header as bytes
+                raise GbenchError(f"{path}: member {key!r} is not an .npy array (a raw pickle or other bytes): "
+                                  "re-save the images with numpy.savez")
     except GbenchError:
         raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as e:

@@ -63,7 +63,12 @@ def _download(name: str, root: Path) -> None:
     cls = {"cifar10": tvd.CIFAR10, "mnist": tvd.MNIST}.get(name)
     if cls is None:
         raise GbenchError(f"{name} cannot be downloaded by gbench: place it under {root} by hand (see `gbench list`)")
-    cls(str(root), train=True, download=True)
+    try:
+        cls(str(root), train=True, download=True)
+    except Exception as e:  # URLError, HTTPError, a checksum RuntimeError, a full disk: one line whatever the cause
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GbenchError(f"could not download {name} into {root} ({detail}): check the network, or fetch the "
+                          "files by hand and place them there (see `gbench list`)") from None
 
 
 def _cifar10(split: str, root: Path, download: bool) -> ImageSet:

@@ -52,6 +52,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,9 +142,9 @@ def read_grid(path: Path | str) -> np.ndarray:
                 arr = z[key]
         else:
             raise GbenchError(f"{path}: voxel files must end in {', '.join(SUFFIXES)}")
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise GbenchError(f"cannot read voxel file {path}: {e}") from None
-    arr = np.squeeze(arr)
+    arr = np.squeeze(arr)  # a raw (non-.npy) npz member is bytes: a 0-d array, refused below
     if arr.ndim != 3 or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise GbenchError(f"{path} holds a {arr.dtype} array of shape {arr.shape}: a voxel file must hold one "
                           "3-D occupancy grid (bool, 0/1, 0/255 or probabilities)")

@@ -258,12 +258,15 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             return load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as e:
             raise GbenchError(f"could not read weights file {path} as safetensors ({_first_line(e)}): "
-                              "use the original file") from None
+                              "use the original file", details=str(e)) from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise GbenchError(f"could not read weights file {path} as a plain state dict ({_first_line(e)}): "
-                          "use the original file (pickled code is refused for safety)") from None
+        # torch's refusal opens with advice to retry with weights_only=False, which gbench never takes
+        reason = ("torch.load(weights_only=True) refused it: it is not a file of tensors only"
+                  if "weights only load failed" in str(e).lower() else _first_line(e))
+        raise GbenchError(f"could not read weights file {path} as a plain state dict ({reason}): "
+                          "use the original file (pickled code is refused for safety)", details=str(e)) from None
     if not isinstance(state, dict):
         raise GbenchError(f"weights file {path} does not hold a state dict: use the original file")
     return state
@@ -271,6 +274,6 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 def _first_line(error: Exception) -> str:
     """The first line of an exception's message: torch's weights_only refusal explains itself over
-    6–8 lines, and gbench's errors are one line."""
+    6–8 lines, and gbench's errors are one line (the rest is the error's details: `--verbose`)."""
     lines = str(error).strip().splitlines()
     return lines[0].strip() if lines else type(error).__name__

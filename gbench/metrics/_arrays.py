@@ -64,8 +64,14 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
+# Seeds are 32-bit everywhere in gbench: numpy's legacy generators and many
+# tools take no more, and seeds derived by adding offsets stay far inside
+# torch's 64-bit range (a larger seed overflowed torch.Generator.manual_seed).
+MAX_SEED = 2**32 - 1
+
+
 def check_seed(seed, fn: str) -> int:
-    """A seed for ``numpy.random.default_rng``: an int ≥ 0, or a GbenchError naming ``fn``."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise GbenchError(f"{fn}: seed must be a non-negative integer, got {seed!r}")
+    """A seed: an int in [0, MAX_SEED], or a GbenchError naming ``fn`` (a function or a CLI option)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise GbenchError(f"{fn}: seed must be an integer from 0 to {MAX_SEED} (2^32 − 1), got {seed!r}")
     return int(seed)

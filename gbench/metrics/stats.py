@@ -343,6 +343,10 @@ class FeatureStats:
         except (OSError, ValueError, zipfile.BadZipFile) as e:
             raise GbenchError(f"cannot read {path} as an .npz statistics file ({e}): "
                               "pass a file written by FeatureStats.save or pytorch-fid") from None
+        for key, value in arrays.items():
+            if not isinstance(value, np.ndarray):  # NpzFile hands back a member without the .npy header as bytes
+                raise GbenchError(f"{path}: member {key!r} is not an .npy array (a raw pickle or other bytes): "
+                                  "pass a file written by FeatureStats.save or pytorch-fid")
         if "mu" not in arrays or "sigma" not in arrays:
             raise GbenchError(f"{path} has keys {sorted(arrays)}, but statistics need both 'mu' and 'sigma': "
                               "pass a file written by FeatureStats.save or pytorch-fid")
@@ -359,7 +363,11 @@ class FeatureStats:
             raise GbenchError(f"{path}: mu or sigma contains NaN or Inf: recompute the statistics")
         stats = cls(dim=d)
         if all(k in arrays for k in _STATE_KEYS) or all(k in arrays for k in _LEGACY_KEYS):
-            stats.load_state_dict(arrays)
+            try:
+                stats.load_state_dict(arrays)
+            except GbenchError as e:  # malformed sums: name the file they came from
+                raise GbenchError(f"{path}: {e}") from None
+            _check_sums_match(path, stats, mu, sigma)
         else:
             stats._fixed = (mu, sigma)
         return stats
@@ -388,6 +396,29 @@ class FeatureStats:
         self._shift = torch.zeros(d, dtype=torch.float64, device=dev)
         self._sum = torch.zeros(d, dtype=torch.float64, device=dev)
         self._sum_outer = torch.zeros(d, d, dtype=torch.float64, device=dev)
+
+
+def _check_sums_match(path: Path, stats: "FeatureStats", mu: np.ndarray, sigma: np.ndarray) -> None:
+    """Refuse a file whose sums and (mu, sigma) describe different features.
+
+    :meth:`FeatureStats.save` writes both from one state, so they agree to
+    rounding; legacy raw sums reproduce their (mu, sigma) to ~1e-10 relative.
+    A mismatch means the file was edited or stitched together, and the sums
+    (used for merging) and mu/sigma (read by pytorch-fid) would give two FIDs.
+    Tolerance 1e-6 of the features' scale: far above either rounding, far
+    below any real difference between two feature sets.
+    """
+    if stats.n < 2:
+        raise GbenchError(f"{path}: the sums count {stats.n} sample(s); a covariance needs at least 2: "
+                          "recompute the statistics")
+    with warnings.catch_warnings():  # a singular covariance is warned about where it is used, not here
+        warnings.simplefilter("ignore", SingularCovarianceWarning)
+        mu_sums, sigma_sums = stats.compute()
+    scale = max(float(np.abs(mu).max(initial=0.0)), float(np.sqrt(np.abs(np.diag(sigma)).max(initial=0.0))), 1e-12)
+    if not (np.allclose(mu_sums, mu, rtol=0, atol=1e-6 * scale)
+            and np.allclose(sigma_sums, sigma, rtol=0, atol=1e-6 * scale * scale)):
+        raise GbenchError(f"{path}: its sums and its mu/sigma disagree (the file was edited or combined from two "
+                          "sets): recompute the statistics")
 
 
 def _recentred(n: torch.Tensor, shift: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor,
