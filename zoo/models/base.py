@@ -14,6 +14,7 @@ from torch import nn
 
 from zoo.layers import CONDITIONS, check_condition
 from zoo.train import Phase, TrainConfig
+from zoo.train.distributed import draw_rows
 
 PRESET_NAMES = ("smoke", "quick", "full")  # the only definition; gbench imports it
 FAMILIES = ("gan", "vae", "cgan", "icgan", "sr", "autoregressive", "voxel", "inpainting")
@@ -113,9 +114,28 @@ def with_overrides(config: Any, overrides: Mapping[str, Any]) -> Any:
 
 def randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     """N(0, I) noise drawn on the generator's device (CPU generators give the
-    same noise whatever the model's device), returned on ``device``."""
+    same noise whatever the model's device), returned on ``device``.
+
+    The first dimension is the batch: in data-parallel training (inside
+    :func:`zoo.train.distributed.batch_shard`) rank r gets its rows of the
+    draw one process makes for the whole batch. Noise whose first dimension is
+    not the batch must not be drawn here during a loss (a scalar may: every
+    rank draws the same one)."""
+    return _draw(torch.randn, shape, generator, device)
+
+
+def rand(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """U[0, 1) noise, drawn and sharded as :func:`randn`."""
+    return _draw(torch.rand, shape, generator, device)
+
+
+def _draw(fn: Callable[..., torch.Tensor], shape: tuple[int, ...], generator: torch.Generator | None,
+          device: torch.device) -> torch.Tensor:
     where = generator.device if generator is not None else device
-    return torch.randn(shape, generator=generator, device=where).to(device)
+    shape = tuple(shape)
+    if not shape:
+        return fn(shape, generator=generator, device=where).to(device)
+    return draw_rows(lambda n: fn((n, *shape[1:]), generator=generator, device=where), shape[0]).to(device)
 
 
 @contextmanager

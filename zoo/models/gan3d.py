@@ -69,7 +69,7 @@ import torch
 from torch import nn
 
 from zoo.layers import dcgan_init_
-from zoo.models.base import ModelSpec, PRESET_NAMES, evaluating
+from zoo.models.base import ModelSpec, PRESET_NAMES, evaluating, rand, randn
 from zoo.models.gan import GAN
 from zoo.train import Phase, TrainConfig
 
@@ -195,9 +195,8 @@ class GAN3D(GAN):
     def latents(self, n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
         """z (n, latent_dim): U[0, 1] (``latent="uniform"``) or N(0, I), drawn on the generator's
         device (a seeded CPU generator gives the same z whatever the model's device)."""
-        where = generator.device if generator is not None else device
-        draw = torch.rand if self.config.latent == "uniform" else torch.randn
-        return draw((n, self.latent_dim), generator=generator, device=where).to(device)
+        draw = rand if self.config.latent == "uniform" else randn  # sharded per rank in data-parallel training
+        return draw((n, self.latent_dim), generator, device)
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """G(z) as 2p − 1: (N, latent_dim) → (N, 1, S, S, S) in [-1, 1]; occupied where > 0."""

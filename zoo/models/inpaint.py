@@ -79,6 +79,7 @@ from zoo.layers import MASK_KINDS, dcgan_init_, make_masks
 from zoo.losses import gan_losses
 from zoo.models.base import GenerativeModel, ModelSpec, check_preset_args, evaluating
 from zoo.train import Phase, TrainConfig
+from zoo.train.distributed import draw_rows
 
 DISCRIMINATORS = ("both", "global")
 L1_REGIONS = ("image", "hole")
@@ -262,7 +263,8 @@ class PatchInpaint(GenerativeModel):
         kinds, (low, high) = self.config.mask_kinds, self.config.mask_ratios
         kind = kinds[int(torch.randint(len(kinds), (1,), generator=generator))]
         ratio = low + (high - low) * float(torch.rand(1, generator=generator))
-        return make_masks(kind, n, self.image_shape[-1], ratio, generator)
+        # the batch's masks as one process draws them; in data-parallel training, this rank's rows
+        return draw_rows(lambda m: make_masks(kind, m, self.image_shape[-1], ratio, generator), n)
 
     def fill(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(G's output, the completed image): G sees x with the holes zeroed plus the mask;

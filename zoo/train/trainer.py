@@ -41,6 +41,25 @@ starts (:func:`zoo.train.init_weights`), the minibatch order is a function of
 states are in the checkpoint, so on CPU a killed run that is started again
 reaches bit-identical weights. A uint8 data set and its float conversion
 ``x / 127.5 - 1`` train to bit-identical weights and share checkpoints.
+
+Data-parallel (:mod:`zoo.train.distributed`): when the caller (torchrun, a
+test) has initialized torch.distributed, W processes train one model.
+``batch_size`` stays the global batch B (a multiple of W); rank r takes rows
+[r·B/W, (r+1)·B/W) of each one-process batch and of each noise draw, batch
+norm takes its statistics over all ranks (:mod:`zoo.layers.sync_bn`, for the
+duration of the call), and each phase's gradients are averaged over ranks
+after its backward. So with models whose losses are batch means of per-image
+terms, W processes reach the one-process weights up to float32 reduction
+order. Rank 0 alone writes checkpoints, the log and grids; every rank resumes
+from the same checkpoint, which holds nothing that depends on W (a run may
+resume on another world size). Losses that are not batch means of per-image
+terms see the rank's shard only: minibatch standard deviation (ProGAN,
+StyleGAN: per shard, as in the authors' multi-GPU code), β-TCVAE's
+minibatch-weighted TC estimate, captions mismatched within the batch
+(GAN-INT-CLS, StackGAN), the inpainting loss weighted over the batch's holes,
+3D-GAN's gate (a skip when any rank's shard is too accurate). ProGAN's
+WGAN-GP interpolation weights (``zoo.losses.gradient_penalty``) are drawn
+unsharded: every rank draws the same b = B/W of them.
 """
 
 from __future__ import annotations
@@ -57,12 +76,17 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
 from zoo.layers.conditioning import check_condition
+from zoo.layers.sync_bn import convert_sync_batchnorm, revert_sync_batchnorm
 from zoo.train.checkpoint import CheckpointMismatch, load_state, save_state
 from zoo.train.config import Phase, TrainConfig
+from zoo.train.distributed import (
+    RankSlice, average_buffers, average_gradients, batch_shard, broadcast_module, mean_over_ranks, rank_and_world,
+)
 from zoo.train.ema import EMA
 from zoo.train.init import init_weights
 from zoo.train.sampler import BatchSampler, Minibatches, is_uint8_source, uint8_to_model
@@ -116,6 +140,9 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
     _check_data(model, images, labels)
     if seed < 0:
         raise ValueError(f"seed must be ≥ 0, got {seed}")
+    rank, world = rank_and_world()
+    sampler = BatchSampler(len(images), tc.batch_size, seed)
+    shard = RankSlice(sampler, tc.batch_size, rank, world) if world > 1 else sampler
 
     model.to(device)
     phases: list[Phase] = model.phases(tc)
@@ -129,13 +156,16 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
     scalers = {n: torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16) for n in owners}
     if tc.ema_decay > 0 and model.ema_module is None:
         raise ValueError(f"{type(model).__name__} has no generator to average: set ema_decay=0")
-    sampler = BatchSampler(len(images), tc.batch_size, seed)
-    noise = torch.Generator().manual_seed(seed)
+    noise = torch.Generator().manual_seed(seed)  # the same on every rank: batch_shard slices its draws
     fingerprint = _fingerprint(config, seed, images, labels)
     ckpt_path, log_path = run_dir / CHECKPOINT, run_dir / LOG
 
     cuda_devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices), Minibatches(images, labels, sampler, device) as batches:
+    # Batch norm over the global batch, for this call only (one process: untouched, bit-identical).
+    synced = convert_sync_batchnorm(model) if world > 1 else {}
+    with torch.random.fork_rng(devices=cuda_devices), Minibatches(images, labels, shard, device) as batches, \
+            contextlib.ExitStack() as undo:
+        undo.callback(revert_sync_batchnorm, synced)
         state = load_state(ckpt_path) if ckpt_path.exists() else None
         if state is not None and not (isinstance(state, dict) and {"fingerprint", "step", "model"} <= set(state)):
             raise CheckpointMismatch(f"{ckpt_path} holds no training state: delete it to start the run over")
@@ -160,15 +190,23 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
                 torch.cuda.set_rng_state(state["rng"]["cuda"], device)
             step, batch_counter, history = state["step"], state["batch_counter"], state["history"]
             skipped = dict(state.get("skipped", {}))  # updates skipped by Phase.skip_if (absent in older checkpoints)
+        if world > 1:
+            broadcast_module(model)  # identical starting weights whatever each rank's init or file read did
+            # Dropout (the global RNG) draws per rank: decorrelated across ranks, a function of (seed, rank,
+            # resume step). So a model with dropout is not bit-identical across world sizes.
+            torch.manual_seed(int(np.random.SeedSequence([seed, _DROPOUT_STREAM, rank, step]).generate_state(1)[0]))
         ema = EMA(model.ema_module, tc.ema_decay) if tc.ema_decay > 0 else None
         if ema is not None and state is not None:
             ema.load_state_dict(state["ema"])
-        _write_log(log_path, history)  # on resume, drops the lines logged after the checkpoint
+        if rank == 0:
+            _write_log(log_path, history)  # on resume, drops the lines logged after the checkpoint
 
         autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
-        trainable = {p.name: {id(q) for q in p.parameters()} for p in phases}
+        trainable_params = {p.name: p.parameters() for p in phases}
+        trainable = {name: {id(q) for q in params} for name, params in trainable_params.items()}
         model.train()
-        bar = tqdm(total=tc.steps, initial=step, disable=not progress, desc=type(model).__name__, leave=False)
+        bar = tqdm(total=tc.steps, initial=step, disable=not progress or rank > 0, desc=type(model).__name__,
+                   leave=False)
         t0 = time.perf_counter()
         while step < tc.steps:
             latest: dict[str, torch.Tensor] = {}
@@ -188,14 +226,19 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
                     x, y = batches(batch_counter)
                     batch_counter += 1
                     opt.zero_grad(set_to_none=True)
-                    with autocast():
+                    with autocast(), batch_shard(rank, world):
                         loss, logs = model.loss(phase.name, (x, y), noise)
-                    if phase.skip_if is not None and _skips(phase, logs):
+                    if phase.skip_if is not None and _skips(phase, logs, world):
+                        # no backward, no optimizer step: weights and Adam state unchanged
                         skipped[phase.name] = skipped.get(phase.name, 0) + 1
-                        continue  # no backward, no optimizer step: weights and Adam state unchanged
-                    scaler.scale(loss).backward()
-                    scaler.step(opt)
-                    scaler.update()
+                    else:
+                        scaler.scale(loss).backward()
+                        if world > 1:  # the mean over ranks of the shards' gradients = the global batch's gradient
+                            average_gradients(trainable_params[phase.name], world)
+                        scaler.step(opt)
+                        scaler.update()
+                    if world > 1:  # after the backward: it may still read the buffers the forward used
+                        average_buffers(model, world)
                 latest[f"{phase.name}/loss"] = loss.detach()
                 latest.update({f"{phase.name}/{k}": torch.as_tensor(v).detach() for k, v in logs.items()})
                 if phase.skip_if is not None:
@@ -208,16 +251,19 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
             bar.update(1)
 
             if step % tc.log_every == 0 or step == tc.steps:
+                if world > 1:  # here only, not per update: one collective per logged step
+                    latest = mean_over_ranks(latest)
                 entry = {"step": step, **{k: float(v) for k, v in latest.items()}}
                 bad = [k for k, v in entry.items() if not math.isfinite(v)]
                 if bad:
                     raise FloatingPointError(f"training diverged at step {step}: {', '.join(bad)} not finite; "
                                              "lower the learning rate or check the data")
                 history.append(entry)
-                with open(log_path, "a") as f:
-                    f.write(json.dumps(entry) + "\n")
+                if rank == 0:
+                    with open(log_path, "a") as f:
+                        f.write(json.dumps(entry) + "\n")
                 bar.set_postfix({k: f"{v:.3g}" for k, v in entry.items() if k.endswith("loss")})
-            if tc.sample_every and (step % tc.sample_every == 0 or step == tc.steps):
+            if rank == 0 and tc.sample_every and (step % tc.sample_every == 0 or step == tc.steps):
                 with ema.applied() if ema is not None else contextlib.nullcontext():
                     _save_grid(model, run_dir / f"samples_{step:06d}.png", tc.grid_size, seed, labels)
             if (tc.checkpoint_every and step % tc.checkpoint_every == 0) or step == tc.steps:
@@ -230,7 +276,10 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
                     "rng": {"noise": noise.get_state(), "torch": torch.get_rng_state(),
                             **({"cuda": torch.cuda.get_rng_state(device)} if cuda_devices else {})},
                 }
-                save_state(ckpt_path, state)
+                if rank == 0:
+                    save_state(ckpt_path, state)
+                if world > 1:
+                    dist.barrier()  # no rank goes on (or returns) before the checkpoint is complete
         bar.close()
 
     if ema is not None:
@@ -272,12 +321,17 @@ def _check_data(model: nn.Module, images: Any, labels: torch.Tensor | None) -> N
         raise ValueError(f"labels must be int64 of shape ({images.shape[0]},), got {labels.dtype} {tuple(labels.shape)}")
 
 
-def _skips(phase: Phase, logs: dict) -> bool:
-    """Whether the loss's logs ask to skip this update of ``phase`` (``Phase.skip_if``)."""
+def _skips(phase: Phase, logs: dict, world: int) -> bool:
+    """Whether the loss's logs ask to skip this update of ``phase`` (``Phase.skip_if``).
+    Data-parallel: the value's mean over ranks decides, so every rank decides alike
+    (for a bool: skip when any rank's shard asks to)."""
     if phase.skip_if not in logs:
         raise ValueError(f"phase {phase.name!r} skips updates on the logged value {phase.skip_if!r}, but the "
                          f"model's loss logs only {sorted(logs)}")
-    return bool(torch.as_tensor(logs[phase.skip_if]).detach())  # one value: a bool, or a 0-d tensor
+    value = torch.as_tensor(logs[phase.skip_if]).detach()  # one value: a bool, or a 0-d tensor
+    if world > 1:
+        value = mean_over_ranks({phase.skip_if: value})[phase.skip_if]
+    return bool(value)
 
 
 def _fingerprint(config: Any, seed: int, images: Any, labels: torch.Tensor | None) -> dict:
