@@ -9,6 +9,7 @@ from zoo.layers.conv import ConvDecoder, ConvEncoder, down_block, num_doublings,
 from zoo.layers.init import dcgan_init_
 from zoo.layers.masks import MASK_KINDS, center_mask, free_form_mask, make_masks
 from zoo.layers.mlp import MLP
+from zoo.layers.sync_bn import SyncBatchNorm, convert_sync_batchnorm, revert_sync_batchnorm
 
 __all__ = [
     "MLP", "ConvDecoder", "ConvEncoder", "up_block", "down_block", "num_doublings",
@@ -16,4 +17,5 @@ __all__ = [
     "one_hot", "concat_one_hot", "concat_label_maps", "check_labels", "check_condition", "CONDITIONS",
     "dcgan_init_",
     "MASK_KINDS", "center_mask", "free_form_mask", "make_masks",
+    "SyncBatchNorm", "convert_sync_batchnorm", "revert_sync_batchnorm",
 ]

@@ -47,8 +47,9 @@ test) has initialized torch.distributed, W processes train one model.
 ``batch_size`` stays the global batch B (a multiple of W); rank r takes rows
 [r·B/W, (r+1)·B/W) of each one-process batch and of each noise draw, batch
 norm takes its statistics over all ranks (:mod:`zoo.layers.sync_bn`, for the
-duration of the call), and each phase's gradients are averaged over ranks
-after its backward. So with models whose losses are batch means of per-image
+duration of the call), each phase's gradients are averaged over ranks
+after its backward, and buffers that track batch statistics (StyleGAN's w̄)
+after each update. So with models whose losses are batch means of per-image
 terms, W processes reach the one-process weights up to float32 reduction
 order. Rank 0 alone writes checkpoints, the log and grids; every rank resumes
 from the same checkpoint, which holds nothing that depends on W (a run may
@@ -129,8 +130,9 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
         ``device`` and, with EMA on, holds the averaged generator weights.
 
     Raises:
-        ValueError: bad images/labels, or a checkpoint in ``run_dir`` from a
-            different config, seed or dataset.
+        ValueError: bad images/labels, a checkpoint in ``run_dir`` from a
+            different config, seed or dataset, or (data-parallel) a batch size
+            that the world size does not divide.
         FloatingPointError: a loss became NaN or infinite.
     """
     tc: TrainConfig = config.train
