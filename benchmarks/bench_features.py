@@ -5,7 +5,8 @@ same 8 uint8 images of 64×64, in the same session; the terminal summary prints
 pytorch-fid time / gbench time. pytorch-fid gets the images as its data loader
 would (float in [0, 1]); gbench gets the uint8 batch and does its own scaling.
 Features must agree to 1e-5 relative; wall time is never asserted. The digits
-evaluator's throughput on the 359-image digits test split is timed too.
+evaluator's throughput on the 359-image digits test split is timed too. With
+``--bench-records DIR`` both become ``performance`` records (images/s).
 """
 
 import pytest
@@ -60,7 +61,7 @@ def test_pytorch_fid_inception(benchmark, setup):
     _run(benchmark, "pytorch-fid", forward)
 
 
-def test_gbench_inception(benchmark, setup, report_ratio):
+def test_gbench_inception(benchmark, setup, report_ratio, bench_record):
     benchmark.group = "inception pool3, 8 images"
     ex, _, images = setup
     ours = _run(benchmark, "gbench", lambda: ex.features(images, batch_size=N_IMAGES))
@@ -69,11 +70,18 @@ def test_gbench_inception(benchmark, setup, report_ratio):
         assert float((ours - ref).abs().max() / ref.abs().max()) < 1e-5
         report_ratio(f"inception-v3-fid features, {N_IMAGES} images: "
                      f"{_timings['pytorch-fid'] / _timings['gbench']:.2f}× pytorch-fid's speed")
+        bench_record("inception-v3-fid features (gbench extractor)",
+                     f"{N_IMAGES} uint8 images 3×64×64, one batch, the same seeded weights", "images_per_s",
+                     N_IMAGES / _timings["gbench"], reference="pytorch-fid InceptionV3 (pool3)",
+                     reference_value=N_IMAGES / _timings["pytorch-fid"])
 
 
-def test_digits_evaluator(benchmark, report_ratio):
+def test_digits_evaluator(benchmark, report_ratio, bench_record):
     benchmark.group = "digits evaluator, 359 images"
     ex = EXTRACTORS.get("digits-evaluator").load()
     images = digits.load("test").images
     benchmark.pedantic(lambda: ex.extract(images, batch_size=128), rounds=3, iterations=1)
-    report_ratio(f"digits-evaluator: {len(images) / benchmark.stats.stats.min:.0f} images/s (no reference)")
+    rate = len(images) / benchmark.stats.stats.min
+    report_ratio(f"digits-evaluator: {rate:.0f} images/s (no reference)")
+    bench_record("digits-evaluator features", f"digits test split, {len(images)} images 1×32×32, batches of 128",
+                 "images_per_s", rate)

@@ -10,6 +10,8 @@ only for singular covariances, costs ~35× more at d = 2048 on a CPU).
 
 pytorch-fid takes tens of seconds per call on two CPU cores, so each variant
 runs a single round (pedantic mode): the whole file stays under two minutes.
+With ``--bench-records DIR`` each gbench variant becomes a ``performance`` record
+(seconds per call, pytorch-fid's as the reference).
 """
 
 import warnings
@@ -65,24 +67,26 @@ def test_pytorch_fid(benchmark, statistics):
     _run(benchmark, "pytorch-fid", lambda: _pytorch_fid(statistics))
 
 
-def test_eigh(benchmark, statistics, report_ratio):
+def test_eigh(benchmark, statistics, report_ratio, bench_record):
     benchmark.group = "frechet d=2048"
     value = _run(benchmark, "eigh", lambda: frechet_distance(*statistics, backend="eigh"), rounds=3)
     assert value == pytest.approx(_reference_value(statistics), rel=RTOL)
-    _report(report_ratio, "eigh")
+    _report(report_ratio, bench_record, "eigh", "frechet_distance(backend='eigh')")
 
 
-def test_cached_reference(benchmark, statistics, report_ratio):
+def test_cached_reference(benchmark, statistics, report_ratio, bench_record):
     benchmark.group = "frechet d=2048"
     mu_ref, sigma_ref, mu, sigma = statistics
     reference = FrechetReference(mu_ref, sigma_ref)  # factored once, outside the timing
     value = _run(benchmark, "cached reference", lambda: reference.distance(mu, sigma), rounds=3)
     assert value == pytest.approx(_reference_value(statistics), rel=RTOL)
-    _report(report_ratio, "cached reference")
+    _report(report_ratio, bench_record, "cached reference", "FrechetReference.distance (reference factored once)")
 
 
-def _report(report_ratio, name):
+def _report(report_ratio, bench_record, name, subject):
     if "pytorch-fid" in _timings:
         ref = _timings["pytorch-fid"]
+        bench_record(subject, f"d = {D}, full-rank statistics of {N_SAMPLES:,} samples", "s_per_call", _timings[name],
+                     reference="pytorch-fid calculate_frechet_distance", reference_value=ref)
         report_ratio(f"frechet d={D}: pytorch-fid {ref:.2f} s / {name} {_timings[name]:.2f} s "
                      f"= {ref / _timings[name]:.1f}x")

@@ -25,21 +25,21 @@ of 256, eval mode, no autograd, uint8 out), images/s.
 
 Everything runs in pedantic mode with few rounds: the file stays under ~3 minutes on 2 CPU cores.
 On a machine other processes keep busy, run it with ``OMP_NUM_THREADS=1``: two OpenMP threads on
-busy cores stall (~5× slower iterations); the ratios still scatter by ~±10 % there.
+busy cores stall (~5× slower iterations); the ratios still scatter by ~±10 % there. With
+``--bench-records DIR`` each iteration time (with the plain loop's as the reference) and each
+sampling rate becomes a ``performance`` record.
 """
 
 import math
-import tempfile
-import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
+from _trainer_timing import trainer_iteration_seconds
 
 from gbench.suites.generation import sample
 from zoo.models import MODELS
-from zoo.train import init_weights, train
+from zoo.train import init_weights
 
 NAMES = ("progan", "stylegan", "sagan", "biggan")
 SHAPE, NUM_CLASSES, NUM_IMAGES = (3, 64, 64), 10, 256
@@ -114,24 +114,8 @@ class PlainLoop:
         return losses
 
 
-def _trainer_run(model, cfg, data, run_dir, steps):
-    """A fresh ``zoo.train.train`` run of ``steps`` iterations: no grids; log and checkpoint at the end."""
-    tc = replace(cfg.train, steps=steps, log_every=steps, checkpoint_every=0, sample_every=0)
-    history = train(model, replace(cfg, train=tc), *data, run_dir, "cpu", seed=0, progress=False)
-    return [v for k, v in history[-1].items() if k != "step"]
-
-
-def _min_seconds(fn, rounds):
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 @pytest.mark.parametrize("name, loop", [(name, loop) for name in NAMES for loop in ("plain", "trainer")])
-def test_train_iteration(benchmark, name, loop, data, tmp_path, report_ratio):
+def test_train_iteration(benchmark, name, loop, data, tmp_path, report_ratio, bench_record):
     benchmark.group = f"{name} quick 3×64×64: plain N iterations / trainer 2N-step run"
     model, cfg = _build(name)
     if loop == "plain":
@@ -142,34 +126,33 @@ def test_train_iteration(benchmark, name, loop, data, tmp_path, report_ratio):
         losses = [float(v) for group in losses for v in group]
         seconds = benchmark.stats.stats.min / N
     else:
-        def fresh(steps):  # (args, kwargs) of a run in a new directory
-            return (model, cfg, data, Path(tempfile.mkdtemp(dir=tmp_path)), steps), {}
-
-        short = _min_seconds(lambda: _trainer_run(*fresh(N)[0]), ROUNDS)
-        losses = benchmark.pedantic(_trainer_run, setup=lambda: fresh(2 * N), rounds=ROUNDS, iterations=1)
-        seconds = (benchmark.stats.stats.min - short) / N
+        seconds, losses = trainer_iteration_seconds(benchmark, model, cfg, data, tmp_path, N, ROUNDS)
     assert losses and all(math.isfinite(v) for v in losses)
     _per_iteration[name, loop] = seconds
     benchmark.extra_info.update(seconds_per_iteration=seconds, images_per_s=cfg.train.batch_size / seconds)
     if loop == "trainer":
-        _report(report_ratio, name, cfg.train)
+        _report(report_ratio, bench_record, name, cfg.train)
 
 
-def _report(report_ratio, name, tc):
-    what = (f"{name} quick, one iteration (batch {tc.batch_size}, {tc.k_d_steps} D + 1 G update"
-            f"{', EMA' if tc.ema_decay > 0 else ''})")
+def _report(report_ratio, bench_record, name, tc):
+    updates = f"{tc.k_d_steps} D + 1 G update{', EMA' if tc.ema_decay > 0 else ''}"
+    what = f"{name} quick, one iteration (batch {tc.batch_size}, {updates})"
     zoo = _per_iteration[name, "trainer"]
+    subject, workload = f"{name} train iteration (zoo trainer)", f"quick, 3×64×64, batch {tc.batch_size}, {updates}"
     if (name, "plain") not in _per_iteration:  # its benchmark was deselected
         report_ratio(f"{what}: trainer {tc.batch_size / zoo:.1f} images/s")
+        bench_record(subject, workload, "ms_per_step", zoo * 1e3)
         return
     plain = _per_iteration[name, "plain"]
+    bench_record(subject, workload, "ms_per_step", zoo * 1e3, reference="plain PyTorch loop (same networks, losses)",
+                 reference_value=plain * 1e3)
     report_ratio(f"{what}: plain {tc.batch_size / plain:.1f} images/s, trainer {tc.batch_size / zoo:.1f} "
                  f"images/s; plain {plain:.3f} s / trainer {zoo:.3f} s = {plain / zoo:.2f}x "
                  f"(trainer overhead {zoo / plain - 1:+.1%}; target ≤ +10 %)")
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_sample_1000(benchmark, name, report_ratio):
+def test_sample_1000(benchmark, name, report_ratio, bench_record):
     benchmark.group = f"sample {N_SAMPLES:,} images 3×64×64"
     model, _ = _build(name)
     labels = torch.arange(N_SAMPLES) % NUM_CLASSES if model.conditional else None
@@ -177,4 +160,6 @@ def test_sample_1000(benchmark, name, report_ratio):
     assert images.shape == (N_SAMPLES, *SHAPE) and images.dtype == torch.uint8
     rate = N_SAMPLES / benchmark.stats.stats.min
     benchmark.extra_info["images_per_s"] = rate
+    bench_record(f"{name} sample 1,000 (generation.sample)", "quick, untrained, 3×64×64, batches of 256, uint8",
+                 "images_per_s", rate)
     report_ratio(f"{name} sample {N_SAMPLES:,} images (batches of 256, eval, no grad): {rate:,.0f} images/s")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gbench import performance
 from gbench.metrics.spec import metric_spec
 from gbench.records import Record, atomic_write_text, locked, read_records
 
@@ -211,6 +212,8 @@ def write_leaderboards(results_dir: Path | str, out_dir: Path | str | None = Non
                 continue
             suite = SUITES.get(name) if name in SUITES else None
             path = out_dir / (suite.leaderboard if suite else f"{name}.md")
-            atomic_write_text(path, render_suite(suite, records))
+            # benchmark timings (performance.md) are not a runnable suite's records: their own page
+            text = performance.render(records) if name == performance.SUITE else render_suite(suite, records)
+            atomic_write_text(path, text)
         written.append(path)
     return written
