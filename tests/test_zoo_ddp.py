@@ -7,6 +7,7 @@ one-process runs here. Tolerance 1e-6 (absolute, on weights of order 0.02–1 an
 statistics): float32 sums over ranks are added in another order than one process adds them.
 """
 
+import datetime
 import shutil
 import socket
 
@@ -80,7 +81,9 @@ def _sync_bn_job(rank):
 
 def _worker(rank, port, out_dir):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
+    # a rank that fails makes mp.spawn stop the other; the timeout is for a collective nobody answers
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD,
+                            timeout=datetime.timedelta(seconds=120))
     try:
         out = {"sync_bn": _sync_bn_job(rank)}
         for name in RUNS:

@@ -82,10 +82,11 @@ class SyncBatchNorm(_BatchNorm):
         if self.training and self.track_running_stats:
             self._update_running_stats(mean.detach(), var.detach() * (n / (n - 1)).detach())
         shape = (1, c) + (1,) * (x.ndim - 2)
-        y = (x - mean.to(x.dtype).view(shape)) * torch.rsqrt(var + self.eps).to(x.dtype).view(shape)
+        # normalized in float32 and returned in x's dtype, as torch's kernels do for bf16/fp16 (AMP) inputs
+        y = (x.float() - mean.float().view(shape)) * torch.rsqrt(var + self.eps).float().view(shape)
         if self.affine:
-            y = y * self.weight.view(shape) + self.bias.view(shape)
-        return y
+            y = y * self.weight.float().view(shape) + self.bias.float().view(shape)
+        return y.to(x.dtype)
 
     @torch.no_grad()
     def _update_running_stats(self, mean: torch.Tensor, unbiased_var: torch.Tensor) -> None:

@@ -53,7 +53,9 @@ after each update. So with models whose losses are batch means of per-image
 terms, W processes reach the one-process weights up to float32 reduction
 order. Rank 0 alone writes checkpoints, the log and grids; every rank resumes
 from the same checkpoint, which holds nothing that depends on W (a run may
-resume on another world size). Losses that are not batch means of per-image
+resume on another world size). Dropout draws from the global RNG, seeded per
+rank from (seed, rank, resume step): a model with dropout (the MLP GAN) is
+not bit-identical across world sizes. Losses that are not batch means of per-image
 terms see the rank's shard only: minibatch standard deviation (ProGAN,
 StyleGAN: per shard, as in the authors' multi-GPU code), β-TCVAE's
 minibatch-weighted TC estimate, captions mismatched within the batch
