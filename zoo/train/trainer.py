@@ -288,7 +288,7 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
 
     if ema is not None:
         ema.copy_to_module()
-    if progress and history:
+    if progress and history and rank == 0:
         print(f"{type(model).__name__}: {tc.steps} steps, {time.perf_counter() - t0:.1f} s this session, "
               + ", ".join(f"{k} {v:.3g}" for k, v in history[-1].items() if k != "step"))
     return history
