@@ -219,15 +219,18 @@ def cached_features(extractor, images, batch_size: int, cache: bool = True) -> t
         cache: False extracts without reading or writing the cache.
 
     Equal to ``extractor.extract(images, batch_size, want=("features",))["features"]``
-    on a miss, and bit for bit equal to that miss on a later hit with the same
+    on a miss (under torchrun each rank extracts its shard: :func:`gbench.sharding.extract`), and bit for bit equal to that miss on a later hit with the same
     batch size (another batch size is another key).
     """
+    from gbench.metrics.distributed import all_true
+    from gbench.sharding import extract
+
     key = cache_key(extractor, images, batch_size) if cache and cache_dir() is not None else None
     if key is not None:
         hit = load_features(key, len(images), int(extractor.feature_dim))
-        if hit is not None:
+        if all_true(hit is not None):  # under torchrun all ranks read, or all extract their shards
             return hit, True
-    feats = extractor.extract(images, batch_size=batch_size, want=("features",))["features"]
+    feats = extract(extractor, images, want=("features",), batch_size=batch_size)["features"]
     if key is not None:
         save_features(key, feats, meta={"extractor": extractor.name, "version": str(extractor.version),
                                         "weights_sha256": extractor.weights_sha256, "n": int(feats.shape[0]),

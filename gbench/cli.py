@@ -56,7 +56,10 @@ def cmd_run(args) -> int:
         progress=not args.no_progress, allow_unverified=args.allow_unverified_weights, weights=args.weights,
         extractor=args.extractor,
         models=None if args.models is None else tuple(m.strip() for m in args.models.split(",") if m.strip())))
-    print(summary(records, args.results))
+    from gbench.launch import rank
+
+    if rank() == 0:  # under torchrun every rank returns the same records; one summary (see gbench.launch)
+        print(summary(records, args.results))
     return 0
 
 

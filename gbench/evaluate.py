@@ -64,12 +64,13 @@ class Reference:
 
 
 def score(reference: Reference, features: torch.Tensor, logits: torch.Tensor | None, metrics=None,
-          seed: int = 0) -> dict[str, Score]:
+          seed: int = 0, stats: FeatureStats | None = None) -> dict[str, Score]:
     """{metric: Score} for sample features (N, d) (and logits (N, K) for IS); every
-    scoreable metric when ``metrics`` is None."""
+    scoreable metric when ``metrics`` is None. ``stats``: the features' Fréchet statistics
+    when already summed (sharded extraction all-reduces them); else FID computes them."""
     metrics = sample_metrics() if metrics is None else tuple(metrics)
     inputs = FeatureInputs(fake=features, logits=logits, real=reference.features, frechet=reference.frechet,
-                           seed=seed)
+                           seed=seed, fake_stats=stats)
     return score_features(inputs, metrics)
 
 
@@ -79,11 +80,15 @@ def needs_logits(metrics) -> bool:
 
 def score_images(extractor, reference: Reference, images: torch.Tensor, metrics=None, seed: int = 0,
                  batch_size: int = BATCH_SIZE) -> dict[str, Score]:
-    """Extract uint8 (N, C, H, W) images and score them against ``reference``."""
+    """Extract uint8 (N, C, H, W) images and score them against ``reference``; under torchrun each
+    rank extracts its shard (:mod:`gbench.sharding`) and every rank scores the gathered rows."""
+    from gbench import sharding
+
     metrics = sample_metrics() if metrics is None else tuple(metrics)
     want = ("features", "logits") if needs_logits(metrics) else ("features",)
-    out = extractor.extract(images, batch_size=batch_size, want=want)
-    return score(reference, out["features"], out.get("logits"), metrics, seed)
+    out = sharding.extract(extractor, images, want=want, batch_size=batch_size)
+    stats = sharding.feature_stats(out["features"]) if "fid" in metrics else None
+    return score(reference, out["features"], out.get("logits"), metrics, seed, stats=stats)
 
 
 def records_for(ctx, model: str, dataset: str, scores: dict[str, Score], *, variant: str = "", **fields) -> list:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import difflib
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from gbench import launch
 from gbench.errors import GbenchError
 from gbench.leaderboard import write_leaderboards
 from gbench.metrics._arrays import check_seed
@@ -113,6 +115,23 @@ def run(req: RunRequest) -> list[Record]:
     if not suites:
         raise GbenchError("no suites are registered yet")
     check_models(req, suites)
+    device, joined = launch.join_process_group(device)  # under torchrun; see gbench.launch
+    try:
+        with warnings.catch_warnings():
+            if launch.rank() != 0:  # every rank meets the same warnings: rank 0 reports them
+                warnings.simplefilter("ignore")
+            return _run_suites(req, suites, device)
+    finally:
+        if joined:
+            launch.leave_process_group()
+
+
+def _run_suites(req: RunRequest, suites, device: torch.device) -> list[Record]:
+    runs, results = launch.agreed_paths(req.runs, req.results)
+    publish = launch.rank() == 0  # rank 0 writes the records, figures and markdown; see gbench.launch
+    if not publish:
+        results = launch.scratch_results(runs)
+    progress = req.progress and publish
     main_job = req.suite == "main"
     records: list[Record] = []
     fitted: dict = {}  # trained models shared between the suites of one run (gbench.fit)
@@ -122,8 +141,8 @@ def run(req: RunRequest) -> list[Record]:
             models = tuple(req.models)
         ctx = RunContext(
             suite=suite.name, profile=req.profile, preset=req.preset, seed=req.seed, device=device,
-            runs_dir=Path(req.runs), results_dir=Path(req.results), figures_dir=Path(req.results).parent / "figures",
-            data_root=req.data_root, download=req.download, progress=req.progress, models=models,
+            runs_dir=runs, results_dir=results, figures_dir=results.parent / "figures",
+            data_root=req.data_root, download=req.download, progress=progress, models=models,
             allow_unverified=req.allow_unverified, weights=req.weights, extractor=req.extractor, fitted=fitted,
         )
         t0 = time.perf_counter()
@@ -131,8 +150,8 @@ def run(req: RunRequest) -> list[Record]:
             ctx.emit([ctx.record("all", "-", "all", None, reason=f"preset {req.preset!r} not supported; use one of {', '.join(suite.presets)}")])
         else:
             suite.run(ctx)
-        written = write_leaderboards(req.results, suites=[suite.name])
-        if req.progress:
+        written = write_leaderboards(results, suites=[suite.name]) if publish else []
+        if progress:
             print(f"[gbench] suite {suite.name}: {len(ctx.records)} records in {time.perf_counter() - t0:.1f} s"
                   + (f"; leaderboard {written[0]}" if written else ""), flush=True)
         records.extend(ctx.records)

@@ -28,6 +28,8 @@ from gbench.metrics.stats import FeatureStats
 
 # Row dtypes all_gather_rows accepts, by the index that travels between ranks.
 _ROW_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# What all_gather_batches moves (gloo and nccl both take these).
+_BATCH_DTYPES = (torch.uint8, torch.int32, torch.int64, *_ROW_DTYPES)
 
 
 def is_distributed() -> bool:
@@ -126,6 +128,42 @@ def all_gather_rows(rows) -> torch.Tensor:
     gathered = [torch.empty_like(padded) for _ in counts]
     dist.all_gather(gathered, padded)
     return torch.cat([g[:c] for g, c in zip(gathered, counts)]).to(local.device)
+
+
+def all_true(flag: bool) -> bool:
+    """Whether ``flag`` holds on every rank (``flag`` itself in one process): for decisions that
+    must be the same everywhere, such as reading a cache that one rank might not see yet."""
+    if not is_distributed():
+        return bool(flag)
+    value = torch.tensor([int(bool(flag))], device=_collective_device())
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item())
+
+
+def all_gather_batches(batch: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``batch`` (N_r, ...) of any dtype (uint8 images, int64 labels, float rows),
+    concatenated in rank order along dim 0, on every rank; ``batch`` unchanged without a
+    process group. Unlike :func:`all_gather_rows` there is no check on the values: the
+    trailing shape and the dtype must agree on every rank (a GbenchError otherwise)."""
+    if not isinstance(batch, torch.Tensor) or batch.ndim < 1:
+        raise GbenchError(f"all_gather_batches expects a tensor (N, ...), got {type(batch).__name__}")
+    if not is_distributed():
+        return batch
+    if batch.dtype not in _BATCH_DTYPES or batch.ndim > 7:
+        raise GbenchError(f"all_gather_batches takes up to 7 dimensions of {', '.join(map(str, _BATCH_DTYPES))}; "
+                          f"got {batch.dtype} of {batch.ndim} dimensions")
+    device = _collective_device()
+    shape = list(batch.shape[1:])
+    meta = _all_gather_ints([batch.shape[0], _BATCH_DTYPES.index(batch.dtype), batch.ndim, *shape,
+                             *[0] * (6 - len(shape))], device)
+    if any(row[1:] != meta[0][1:] for row in meta):
+        raise GbenchError("ranks hold batches of different dtypes or shapes: gather one kind of batch on every rank")
+    counts = [row[0] for row in meta]
+    padded = torch.zeros(max(counts), *shape, dtype=batch.dtype, device=device)
+    padded[:batch.shape[0]] = batch.to(device)
+    gathered = [torch.empty_like(padded) for _ in counts]
+    dist.all_gather(gathered, padded)
+    return torch.cat([g[:c] for g, c in zip(gathered, counts)]).to(batch.device)
 
 
 def _collective_device() -> torch.device:

@@ -13,8 +13,10 @@ from gbench.metrics.stats import FeatureStats
 
 
 def fid_score(inputs: FeatureInputs) -> Score:
-    """FID of the sample features against the reference statistics (no spread within a run)."""
-    mu, sigma = FeatureStats().update(inputs.fake).compute()
+    """FID of the sample features against the reference statistics (no spread within a run);
+    the samples' statistics are ``inputs.fake_stats`` when given (sharded runs), else summed here."""
+    stats = inputs.fake_stats if inputs.fake_stats is not None else FeatureStats().update(inputs.fake)
+    mu, sigma = stats.compute()
     return Score(inputs.frechet.distance(mu, sigma), None, {})
 
 

@@ -66,6 +66,8 @@ class FeatureInputs:
         frechet: the reference's Fréchet statistics with their cached factor
             (:class:`gbench.metrics.frechet.FrechetReference`).
         seed: for metrics that draw subsets or splits.
+        fake_stats: the samples' :class:`gbench.FeatureStats` when already summed
+            (all-reduced over ranks by sharded extraction), else None: FID sums ``fake``.
         memo: results shared by metrics computed together (precision and
             recall come from one k-NN pass); see :meth:`shared`.
     """
@@ -75,6 +77,7 @@ class FeatureInputs:
     real: torch.Tensor | None = None
     frechet: Any = None
     seed: int = 0
+    fake_stats: Any = None
     memo: dict = field(default_factory=dict)
 
     def require_real(self, metric: str) -> torch.Tensor:

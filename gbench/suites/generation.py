@@ -46,6 +46,7 @@ from gbench.fit import fit
 from gbench.images import float_to_uint8, uint8_to_float
 from gbench.metrics.spec import MetricSpec, register_metric
 from gbench.suites.base import RunContext, Suite
+from gbench.sharding import extract, sample_images
 
 MODELS = ("gan", "dcgan", "vae", "cvae", "beta-vae", "cgan", "icgan", "progan", "stylegan", "sagan", "biggan",
           "pixelcnn")
@@ -74,15 +75,10 @@ register_metric(
 
 
 def sample(model, n: int, seed: int, labels: torch.Tensor | None, device) -> torch.Tensor:
-    """n samples of a zoo model as uint8 (n, C, H, W), from a CPU generator seeded with ``seed``
-    (the same samples whatever the device); ``labels`` (n,) for conditional models."""
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    with torch.no_grad():
-        for i in range(0, n, 256):
-            y = None if labels is None else labels[i:i + 256].to(device)
-            out.append(float_to_uint8(model.sample(min(256, n - i), generator=g, labels=y)).cpu())
-    return torch.cat(out)
+    """n samples of a zoo model as uint8 (n, C, H, W), in chunks of 256 from CPU generators seeded
+    by (seed, chunk) — the same samples whatever the device and however many processes draw them
+    (:func:`gbench.sharding.sample_images`); ``labels`` (n,) for conditional models."""
+    return sample_images(model, n, seed, labels, device)
 
 
 def smoke_reference(ctx: RunContext, test, extractor):
@@ -187,7 +183,7 @@ def _vae_rows(ctx, dataset, name, model, test, conditional, t0):
 
 
 def _accuracy(extractor, images: torch.Tensor, labels: torch.Tensor) -> float:
-    logits = extractor.extract(images, want=("logits",))["logits"]
+    logits = extract(extractor, images, want=("logits",))["logits"]
     return (logits.argmax(1).cpu() == labels.cpu()).double().mean().item()
 
 
