@@ -152,6 +152,8 @@ def cache_key(extractor, images, batch_size: int) -> str | None:
              "version": str(extractor.version), "feature_dim": int(extractor.feature_dim),
              "weights_sha256": extractor.weights_sha256, "device_type": torch.device(device).type,
              "channels_last": bool(getattr(extractor, "channels_last", False)), "batch_size": int(batch_size)}
+    if getattr(extractor, "tf32", False):  # only when on: keys of float32 entries stay as they were
+        parts["tf32"] = True
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 

@@ -117,7 +117,8 @@ def try_profile_extractor(ctx, dataset: str | None = None):
     weights = ctx.weights if spec.profile == "paper" else None
     try:
         return spec.load(device=ctx.device, weights_path=weights, allow_download=ctx.download,
-                         allow_unverified=ctx.allow_unverified, channels_last=ctx.device.type == "cuda"), ""
+                         allow_unverified=ctx.allow_unverified, channels_last=ctx.device.type == "cuda",
+                         tf32=ctx.device.type == "cuda"), ""
     except GbenchError as e:
         return None, f"unavailable: extractor {name}: {e}"
 

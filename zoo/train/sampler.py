@@ -85,11 +85,18 @@ class Minibatches:
                     pending[1].exception()
                 x = self.images[idx]
             self._pending = (i + 1, self._ahead.submit(self.images.__getitem__, self.sampler(i + 1)))
-        x = x.to(self.device, non_blocking=True)
+        x = self._to_device(x)
         if x.dtype == torch.uint8:
             x = uint8_to_model(x)
-        y = self.labels[idx].to(self.device, non_blocking=True) if self.labels is not None else None
+        y = self._to_device(self.labels[idx]) if self.labels is not None else None
         return x, y
+
+    def _to_device(self, t: torch.Tensor) -> torch.Tensor:
+        """To the training device; a CPU batch bound for CUDA is page-locked first, so the copy is
+        asynchronous (with pageable memory ``non_blocking`` would wait for it)."""
+        if self.device.type == "cuda" and t.device.type == "cpu":
+            t = t.pin_memory()
+        return t.to(self.device, non_blocking=True)
 
     def close(self) -> None:
         if self._ahead is not None:
