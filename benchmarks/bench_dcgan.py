@@ -98,7 +98,7 @@ class PlainDCGAN:
         loss_g = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
         loss_g.backward()
         self.opt_g.step()
-        return float(loss_d), float(loss_g)
+        return float(loss_d.detach()), float(loss_g.detach())
 
 
 @pytest.mark.parametrize("loop", ["plain", "trainer"])

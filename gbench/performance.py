@@ -52,7 +52,7 @@ def machine() -> dict:
         "cpu": cpu_model(),
         "cores": os.cpu_count() or 0,
         "threads": torch.get_num_threads(),
-        # other processes on the machine distort timings; the 1-minute load average says how busy it was
+        # other processes distort timings; the 1-minute load average says how busy the machine was
         "load": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "torch": torch.__version__,
     }
@@ -117,10 +117,11 @@ HEADER = (
     "where a reference exists (pytorch-fid, a hand-written PyTorch loop of the same networks, one "
     "process) it was timed in the same session on the same machine, and **ratio = reference time "
     "/ gbench time** (for a throughput: gbench rate / reference rate): above 1, gbench is faster. "
-    "Machines are noisy (the load in the machine column is the 1-minute load average when the "
-    "measurement started; at or above the core count, other processes competed for the CPU), so a "
-    "ratio is worth more than a time, and both scatter by ~10 % between runs. No test asserts wall "
-    "time. Each benchmark's docstring says exactly what is timed on both sides.")
+    "Machines are noisy (the load in the machine column is the 1-minute load average as the "
+    "measurement was recorded; at or above the core count, other processes competed for the CPU): "
+    "a ratio is worth more than a time, and on a busy machine both scatter between runs by tens of "
+    "percent. No test asserts wall time. Each benchmark's docstring says exactly what is timed on "
+    "both sides.")
 
 
 def machines_line(records: list[Record]) -> str:
@@ -139,10 +140,10 @@ def machines_line(records: list[Record]) -> str:
 
 
 def render(records: list[Record]) -> str:
-    """The markdown of ``performance.md``: one table row per record, sorted by subject and workload."""
-    rows = sorted(records, key=lambda r: (r.model, r.dataset, r.metric))
-    columns = ["benchmark", "workload", "gbench", "reference", "reference time", "ratio", "machine", "threads",
-               "torch", "date"]
+    """The markdown of ``performance.md``: one table row per record, sorted by subject (ignoring case) and workload."""
+    rows = sorted(records, key=lambda r: (r.model.lower(), r.dataset, r.metric))
+    columns = ["benchmark", "workload", "gbench result", "reference", "reference result", "ratio", "machine",
+               "threads", "torch", "date"]
     table = ["| " + " | ".join(columns) + " |",
              "|" + "|".join(":--" if i < 2 or i in (3, 6) else "--:" for i in range(len(columns))) + "|"]
     table += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _row(r)) + " |" for r in rows if r.status == "ok"]

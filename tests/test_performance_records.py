@@ -41,7 +41,7 @@ def test_records_render_a_row_each_with_ratio_machine_threads_and_torch():
                  timing("sampling", "images_per_s", 3000.0, 1000.0, threads=1, load=0.5),
                  timing("pixelcnn step", "ms_per_step", 522.0)])
     header = table_row(md, "benchmark")
-    assert header == ["benchmark", "workload", "gbench", "reference", "reference time", "ratio", "machine",
+    assert header == ["benchmark", "workload", "gbench result", "reference", "reference result", "ratio", "machine",
                       "threads", "torch", "date"]
     assert table_row(md, "dcgan step") == ["dcgan step", "toy workload", "10 ms/step", "plain loop", "20 ms/step",
                                            "**2.00×**", "Toy CPU 9000 (4 cores, load 5.5)", "2", "9.9.9",
