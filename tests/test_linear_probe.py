@@ -101,13 +101,22 @@ def test_select_c_takes_the_best_validation_accuracy_and_the_smallest_c_on_ties(
     right = {0.1, 10.0}  # these Cs predict every validation label; the others predict class 0
 
     class Fake:
+        converged = True
+
         def __init__(self, c):
             self.c = c
 
         def predict(self, features):
             return y[val] if self.c in right else np.zeros(len(features), dtype=int)
 
-    monkeypatch.setattr(lp, "fit_svm", lambda xs, ys, c, config, seed: (Fake(c), True))
+    class FakeProblem:  # select_c solves one problem for the whole C grid
+        def __init__(self, xs, ys):
+            pass
+
+        def solve(self, c, tol, max_iter, start):
+            return Fake(c)
+
+    monkeypatch.setattr(lp, "L2SVMProblem", FakeProblem)
     c, scores, _ = lp.select_c(x[fit], y[fit], x[val], y[val], ProbeConfig(cs=(10.0, 1.0, 0.1, 0.01)))
     assert scores[0.1] == scores[10.0] == 1.0 and scores[0.01] < 1.0
     assert c == 0.1
