@@ -20,7 +20,6 @@ one-process ones to 1e-10 relative (Frobenius norm). Wall time is never asserted
 ``--bench-records DIR`` the result becomes a ``performance`` record.
 """
 
-import socket
 
 import numpy as np
 import pytest
@@ -30,6 +29,7 @@ import torch.multiprocessing as mp
 
 from gbench.data import digits
 from gbench.features import EXTRACTORS
+from gbench.launch import free_port
 from gbench.metrics.distributed import all_reduce_stats
 from gbench.metrics.stats import FeatureStats
 
@@ -80,14 +80,9 @@ def _worker(rank, port, out_dir):
         dist.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _two_processes(out_dir):
-    mp.spawn(_worker, args=(_free_port(), str(out_dir)), nprocs=WORLD_SIZE, join=True)
+    mp.spawn(_worker, args=(free_port(), str(out_dir)), nprocs=WORLD_SIZE, join=True)
     results = [np.load(out_dir / f"rank{rank}.npz") for rank in range(WORLD_SIZE)]
     per_round = np.max([r["times"] for r in results], axis=0)  # a round ends when the slower rank does
     return float(per_round.min()), results

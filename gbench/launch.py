@@ -102,10 +102,20 @@ def agreed_paths(*paths: Path) -> list[Path]:
     return [Path(p) for p in resolved]
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a process group on this machine
+    (``init_method=f"tcp://127.0.0.1:{port}"``: tests and benchmarks that spawn their ranks)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def scratch_results(runs: Path) -> Path:
     """Where a rank other than 0 puts the records and figures it does not publish."""
     return runs / "ranks" / f"rank{rank()}" / "results"
 
 
-__all__ = ["agreed_paths", "join_process_group", "leave_process_group", "rank", "requested_world_size",
+__all__ = ["agreed_paths", "free_port", "join_process_group", "leave_process_group", "rank", "requested_world_size",
            "scratch_results"]

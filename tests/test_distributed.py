@@ -1,6 +1,5 @@
 """Two gloo processes on localhost give the one-process statistics, FID and feature rows."""
 
-import socket
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from gbench.errors import GbenchError
+from gbench.launch import free_port
 from gbench.metrics.distributed import all_gather_rows, all_reduce_stats, world_size
 from gbench.metrics.frechet import frechet_distance
 from gbench.metrics.stats import FeatureStats
@@ -65,15 +65,10 @@ def _worker(rank, port, out_dir):
         dist.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built in")
 def test_two_process_all_reduce_matches_one_process(tmp_path):
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD_SIZE, join=True)
+    mp.spawn(_worker, args=(free_port(), str(tmp_path)), nprocs=WORLD_SIZE, join=True)
 
     features, mu_ref, sigma_ref = _dataset()
     single = FeatureStats().update(torch.from_numpy(features).float())

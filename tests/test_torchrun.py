@@ -3,7 +3,6 @@ their shards and give the one-process sample set, features and records."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -12,13 +11,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from gbench.launch import free_port
 from gbench.sharding import SAMPLE_CHUNK, extract, feature_stats, sample_images
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _model():
@@ -59,7 +54,7 @@ SIZES = (2 * SAMPLE_CHUNK + 88, 100)
 
 
 def test_two_processes_sample_and_extract_the_one_process_set(tmp_path):
-    mp.spawn(_worker, args=(_free_port(), SIZES, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(free_port(), SIZES, str(tmp_path)), nprocs=2, join=True)
     for n in SIZES:
         one = _work(n)
         for rank in (0, 1):

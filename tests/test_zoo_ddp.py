@@ -9,7 +9,6 @@ statistics): float32 sums over ranks are added in another order than one process
 
 import datetime
 import shutil
-import socket
 
 import pytest
 import torch
@@ -17,6 +16,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from gbench.launch import free_port
 from zoo.layers.sync_bn import convert_sync_batchnorm
 from zoo.models import MODELS, with_overrides
 from zoo.train import train
@@ -103,18 +103,13 @@ def _worker(rank, port, out_dir):
         dist.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def two_processes(tmp_path_factory):
     """Runs every 2-process job once; returns (out dir, [rank 0's results, rank 1's])."""
     out = tmp_path_factory.mktemp("ddp")
     _train("dcgan", out / "dcgan_from_one", steps=2)  # one process, 2 steps: resumed by the workers
-    mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(free_port(), str(out)), nprocs=WORLD, join=True)
     return out, [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
 
 
