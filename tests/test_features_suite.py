@@ -89,3 +89,27 @@ def test_paper_profile_without_data_root_says_what_is_missing(tmp_path: Path):
                              results=tmp_path / "results", runs=tmp_path / "runs", progress=False))
     assert len(records) == 1 and records[0].status == "unavailable"
     assert records[0].dataset == "cifar10" and "--data-root" in records[0].reason
+
+
+def test_paper_profile_on_a_small_cifar10_png_tree(tmp_path: Path, one_thread):
+    """The CIFAR-10 row of Table 1 end to end at smoke: the loader reads a `cifar10/{train,test}/<class>/*.png`
+    tree, D trains on the unlabelled train split, and every row gets both accuracies."""
+    import numpy as np
+
+    from gbench.data.folder import save_image_folder
+    from gbench.data.paper import CIFAR10_CLASSES
+
+    rng = np.random.default_rng(0)
+    colours = rng.integers(0, 256, (len(CIFAR10_CLASSES), 1, 3, 1, 1))  # a colour per class, under noise
+    for split, per_class in (("train", 24), ("test", 10)):
+        for k, name in enumerate(CIFAR10_CLASSES):
+            images = np.clip(colours[k] + rng.normal(0, 40, (per_class, 3, 32, 32)), 0, 255).astype(np.uint8)
+            save_image_folder(torch.from_numpy(images), tmp_path / "data" / "cifar10" / split / name)
+    records = run(RunRequest(suite="features", profile="paper", preset="smoke", device="cpu",
+                             data_root=tmp_path / "data", results=tmp_path / "results", runs=tmp_path / "runs",
+                             progress=False))
+    got = {(r.model, r.metric): r for r in records}
+    assert set(got) == {(m, k) for m in MODELS for k in ("probe_acc", "probe_acc_few")}
+    assert all(r.status == "ok" and r.dataset == "cifar10" and r.profile == "paper" for r in records)
+    assert got[("raw-pixels", "probe_acc")].extra["feature_dim"] == 3 * 32 * 32
+    assert got[("raw-pixels", "probe_acc")].value > 0.5  # the class colours are linearly separable
