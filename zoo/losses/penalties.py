@@ -19,16 +19,22 @@ from typing import Callable
 
 import torch
 
+from zoo.train.distributed import draw_rows
+
 
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                      generator: torch.Generator | None = None, target: float = 1.0) -> torch.Tensor:
     """E[(‖∇D(x̂)‖₂ − target)²] at random interpolates x̂ of ``real`` and ``fake`` (N, ...).
 
     ε ~ U[0, 1] per sample is drawn from ``generator`` (global RNG if None) on
-    its own device, so the penalty is reproducible from the training noise.
+    its own device, so the penalty is reproducible from the training noise. In
+    data-parallel training each rank gets its rows of the one-process draw
+    (:func:`zoo.train.distributed.draw_rows`), as the models' noise does.
     """
     where = generator.device if generator is not None else real.device
-    eps = torch.rand((real.shape[0],) + (1,) * (real.ndim - 1), generator=generator, device=where).to(real.device)
+    shape = (1,) * (real.ndim - 1)
+    eps = draw_rows(lambda n: torch.rand((n, *shape), generator=generator, device=where), real.shape[0])
+    eps = eps.to(real.device)
     x_hat = torch.lerp(fake.detach(), real.detach(), eps).requires_grad_(True)
     grad, = torch.autograd.grad(critic(x_hat).float().sum(), x_hat, create_graph=True)
     return (grad.float().flatten(1).norm(dim=1) - target).pow(2).mean()
