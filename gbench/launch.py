@@ -85,10 +85,10 @@ def leave_process_group() -> None:
 def rank() -> int:
     """This process's rank: the process group's, else torchrun's ``RANK`` (after the group is left,
     as when the CLI prints its summary), else 0."""
-    import torch.distributed as dist
+    from zoo.train.distributed import rank_and_world
 
     if is_distributed():
-        return dist.get_rank()
+        return rank_and_world()[0]
     return int(os.environ.get("RANK", "0")) if requested_world_size() > 1 else 0
 
 

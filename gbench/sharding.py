@@ -36,19 +36,11 @@ import numpy as np
 import torch
 
 from gbench.images import float_to_uint8
-from gbench.metrics.distributed import all_gather_batches, all_reduce_stats, is_distributed
+from gbench.metrics.distributed import all_gather_batches, all_reduce_stats
 from gbench.metrics.stats import FeatureStats
+from zoo.train.distributed import rank_and_world  # the trainer's: one notion of rank and world
 
 SAMPLE_CHUNK = 256
-
-
-def rank_and_world() -> tuple[int, int]:
-    """(this process's rank, the number of processes); (0, 1) without a process group."""
-    if not is_distributed():
-        return 0, 1
-    import torch.distributed as dist
-
-    return dist.get_rank(), dist.get_world_size()
 
 
 def shard(n: int) -> slice:
