@@ -2,4 +2,5 @@ import sys
 
 from gbench.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # the main job's lanes start processes that import this module (spawn)
+    sys.exit(main())

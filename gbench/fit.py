@@ -22,6 +22,7 @@ trainer converts each batch to float, so a large split never exists in float.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ import torch
 
 from gbench.data import ImageSet
 from gbench.errors import GbenchError
+from gbench.records import locked
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet VGG-19 (SRGAN's φ5,4 content loss)
 
@@ -91,6 +93,7 @@ def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True,
     from zoo.models import MODELS, with_overrides
     from zoo.train import CheckpointMismatch, init_weights
     from zoo.train import train as run_trainer
+    from zoo.train.distributed import rank_and_world
 
     if bool(variant) != bool(overrides):
         raise GbenchError(f"{model}: a variant needs overrides and overrides need a variant name")
@@ -114,8 +117,12 @@ def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True,
         ctx.say(f"{name} on {dataset}: training (or resuming) at preset {ctx.preset} in {where}")
         t0 = time.perf_counter()
         try:
-            history = run_trainer(net, config, train.images, labels, where,
-                                  ctx.device, ctx.seed, progress=ctx.progress and sys.stderr.isatty())
+            # One trainer per directory: a concurrent process (a main-job lane, a second run) that asks
+            # for the same model waits here, then resumes the finished checkpoint instead of training it again.
+            # Not under torchrun: there every rank trains this model together (one rank alone would deadlock).
+            with locked(where / "training") if rank_and_world()[1] == 1 else contextlib.nullcontext():
+                history = run_trainer(net, config, train.images, labels, where,
+                                      ctx.device, ctx.seed, progress=ctx.progress and sys.stderr.isatty())
         except CheckpointMismatch as e:
             raise GbenchError(f"{name} on {dataset}: {e}") from None
         last = ", ".join(f"{k} {v:.3g}" for k, v in (history[-1] if history else {}).items() if k.endswith("loss"))

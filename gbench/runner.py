@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from gbench import launch
+from gbench import launch, main_job
 from gbench.errors import GbenchError
 from gbench.leaderboard import write_leaderboards
 from gbench.metrics._arrays import check_seed
@@ -120,13 +120,16 @@ def run(req: RunRequest) -> list[Record]:
         with warnings.catch_warnings():
             if launch.rank() != 0:  # every rank meets the same warnings: rank 0 reports them
                 warnings.simplefilter("ignore")
-            return _run_suites(req, suites, device)
+            if main_job.parallel(req, device):
+                return main_job.run_lanes(req, suites)
+            return run_suites(req, suites, device)
     finally:
         if joined:
             launch.leave_process_group()
 
 
-def _run_suites(req: RunRequest, suites, device: torch.device) -> list[Record]:
+def run_suites(req: RunRequest, suites, device: torch.device) -> list[Record]:
+    """Run ``suites`` one after another in this process (one lane of the main job: gbench.main_job)."""
     runs, results = launch.agreed_paths(req.runs, req.results)
     publish = launch.rank() == 0  # rank 0 writes the records, figures and markdown; see gbench.launch
     if not publish:
@@ -137,12 +140,13 @@ def _run_suites(req: RunRequest, suites, device: torch.device) -> list[Record]:
     fitted: dict = {}  # trained models shared between the suites of one run (gbench.fit)
     for suite in suites:
         models = suite.main_models if main_job and suite.main_models is not None else None
+        datasets = (suite.main_datasets or {}).get(req.profile) if main_job else None
         if req.models is not None:
             models = tuple(req.models)
         ctx = RunContext(
             suite=suite.name, profile=req.profile, preset=req.preset, seed=req.seed, device=device,
             runs_dir=runs, results_dir=results, figures_dir=results.parent / "figures",
-            data_root=req.data_root, download=req.download, progress=progress, models=models,
+            data_root=req.data_root, download=req.download, progress=progress, models=models, datasets=datasets,
             allow_unverified=req.allow_unverified, weights=req.weights, extractor=req.extractor, fitted=fitted,
         )
         t0 = time.perf_counter()

@@ -32,6 +32,7 @@ def _liblinear(x, y, c):
     (300, 20, 3, 0.1),    # primal: Cholesky of the (d + 1)² preconditioner
     (300, 20, 2, 1.0),    # two classes: the OvR pair is ±(liblinear's one weight vector)
     (200, 400, 4, 0.01),  # more features than examples: Woodbury with the N × N Gram matrix
+    (60, 3000, 3, 0.1),   # ... far more features than examples (2C‖x̃‖² ≫ 1): Woodbury stays float64
     (500, 50, 5, 10.0),   # large C: few examples inside the margin
 ])
 def test_optimum_matches_liblinear(rng, n, d, k, c):

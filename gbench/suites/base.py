@@ -43,6 +43,7 @@ class RunContext:
     download: bool = False
     progress: bool = True
     models: tuple[str, ...] | None = None   # a selection of the suite's models (None: all)
+    datasets: tuple[str, ...] | None = None  # a selection of the profile's datasets (None: all; the main job's)
     allow_unverified: bool = False
     weights: Path | None = None
     extractor: str | None = None  # overrides the profile's extractor (`gbench run --extractor`)
@@ -119,6 +120,8 @@ class RunContext:
         from gbench.errors import GbenchError
 
         for name in names:
+            if self.datasets is not None and name not in self.datasets:
+                continue  # not in this run's selection (a suite's main_datasets): no record, nothing missing
             spec = DATASETS.get(name)
             ok, why = spec.availability(self.data_root)
             if ok:
@@ -155,6 +158,8 @@ class Suite:
         metrics: the columns of its main table, in order.
         run: ``run(ctx) -> None``; emits records through ``ctx.emit``.
         main_models: the CPU-sized selection the ``main`` meta-suite runs.
+        main_datasets: profile → the datasets the ``main`` meta-suite runs
+            (a profile not listed, or None: all of ``datasets``).
         presets: presets it supports.
         rows: table row order when it differs from ``models`` (extra rows
             such as the real-data floor and ``<model>@init``).
@@ -176,6 +181,7 @@ class Suite:
     metrics: tuple[str, ...]
     run: Callable[[RunContext], None]
     main_models: tuple[str, ...] | None = None
+    main_datasets: dict[str, tuple[str, ...]] | None = None
     presets: tuple[str, ...] = PRESETS
     rows: tuple[str, ...] = ()
     row_label: str = "model"

@@ -254,6 +254,6 @@ SUITE = Suite(
     models=MODELS,
     metrics=METRIC_NAMES,
     run=run,
-    main_models=("raw-pixels", "dcgan-d@init"),
+    main_models=("raw-pixels", "dcgan-d@init", "dcgan-d"),  # the headline: trained D against D at init
     sections=claims,  # no D training: ~2 min on 2 shared cores
 )

@@ -197,7 +197,7 @@ SUITE = Suite(
     rows=(FLOOR, *MODELS),
     metrics=("nll_exact", "elbo", "nll_iwae", "bits_per_dim"),
     run=run,
-    main_models=(),
+    main_models=("vae",),
     variant_label="discretization",
     sections=claims,
 )

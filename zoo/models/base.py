@@ -169,6 +169,10 @@ class GenerativeModel(nn.Module):
     latent_dim: int
     num_classes: int | None = None
     condition: str = "class"  # what ``labels`` are when num_classes is set (zoo.layers.CONDITIONS)
+    # Train on the CPU in channels-last (NHWC) memory: oneDNN's convolutions with few output channels
+    # (the RGB/gray output layer) are up to twice as fast in NHWC. Set where measured faster; the trainer
+    # converts for the run and back after it (zoo.train.trainer), so evaluation sees the usual layout.
+    channels_last_on_cpu: bool = False
 
     @property
     def conditional(self) -> bool:

@@ -90,6 +90,8 @@ class VAE(GenerativeModel):
     """See the module docstring. Shapes: x float (N, C, H, W) in [-1, 1],
     labels int64 (N,) (``cvae`` only), z (N, latent_dim)."""
 
+    channels_last_on_cpu = True  # one-thread quick step 14 % faster in NHWC (digits; β-TCVAE on dSprites 13 %)
+
     def __init__(self, config: VAEConfig):
         super().__init__()
         self.config = config

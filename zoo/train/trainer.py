@@ -199,6 +199,11 @@ def train(model: nn.Module, config: Any, images: Any, labels: torch.Tensor | Non
             # Dropout (the global RNG) draws per rank: decorrelated across ranks, a function of (seed, rank,
             # resume step). So a model with dropout is not bit-identical across world sizes.
             torch.manual_seed(int(np.random.SeedSequence([seed, _DROPOUT_STREAM, rank, step]).generate_state(1)[0]))
+        if device.type == "cpu" and getattr(model, "channels_last_on_cpu", False):
+            # NHWC for this run (GenerativeModel.channels_last_on_cpu), after the weights are set: an
+            # initializer fills memory in order, so initializing in NHWC would give other starting weights.
+            model.to(memory_format=torch.channels_last)
+            undo.callback(model.to, memory_format=torch.contiguous_format)
         ema = EMA(model.ema_module, tc.ema_decay) if tc.ema_decay > 0 else None
         if ema is not None and state is not None:
             ema.load_state_dict(state["ema"])
