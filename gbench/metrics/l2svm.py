@@ -94,11 +94,12 @@ class L2SVMProblem:
         # with the smaller N × N Gram matrix: min(N, d + 1)³ work per C, not max(·)³.
         self.primal = d1 <= n
         self.gram = self.xt @ self.x if self.primal else self.x @ self.xt
-        # CG's products in float32: a Newton direction need only be as accurate as its forcing term
-        # (≥ ~1e-3 relative at tol = 1e-6), and they were most of a fit's time in float64 (memory-bound
-        # matrix × K-column products). Gradient, line search and stopping rule stay float64, so the
-        # optimum reached is float64's (the parity tests). Measured on digits' 1,438 × 1,025 probe: 2×.
-        self.x32, self.xt32 = self.x.float(), self.xt.float()
+        # Primal case: CG's products in float32. A Newton direction need only be as accurate as its
+        # forcing term (≥ ~1e-3 relative at tol = 1e-6); gradient, line search and stopping rule stay
+        # float64, so the optimum reached is float64's (the parity tests). Digits' all-label probe
+        # (1,438 × 1,025): 1.5× faster. Woodbury case: float64, as float32 there needed more CG
+        # iterations and its preconditioner's difference of near-equal terms cancels (measured slower).
+        self.x32, self.xt32 = (self.x.float(), self.xt.float()) if self.primal else (None, None)
 
     def solve(self, c: float, tol: float = 1e-6, max_iter: int = NEWTON_MAX_ITER,
               start: LinearSVM | None = None) -> LinearSVM:
@@ -124,11 +125,14 @@ class L2SVMProblem:
             # Inexact Newton (Eisenstat & Walker 1996): solve the system only as far as the gradient
             # is from zero — loosely far from the optimum, ever tighter near it (superlinear).
             forcing = torch.clamp(torch.sqrt(_norms(grad) / g0.clamp(min=1e-300)), max=0.1)
-            x32, xt32, active_t = self.x32, self.xt32, active.T.float()
-            # Hv through (K, ·) row blocks: MKL multiplies K rows by a matrix ~2.5× faster than a
-            # matrix by K columns (measured, float32, K = 10, 1,438 × 1,025).
-            step = _pcg(lambda v: v + 2.0 * c * (((v.T @ xt32) * active_t) @ x32).T, -grad.float(), precondition,
-                        forcing.float()).double()
+            if self.primal:
+                x32, xt32, active_t = self.x32, self.xt32, active.T.float()
+                # Hv through (K, ·) row blocks: MKL multiplies K rows by a matrix ~2.5× faster than a
+                # matrix by K columns (measured, float32, K = 10, 1,438 × 1,025).
+                step = _pcg(lambda v: v + 2.0 * c * (((v.T @ xt32) * active_t) @ x32).T, -grad.float(),
+                            precondition, forcing.float()).double()
+            else:
+                step = _pcg(lambda v: v + 2.0 * c * (xt @ (active * (x @ v))), -grad, precondition, forcing)
             direction = x @ step
             t = _line_search(w, step, y, margin, direction, c)
             w = w + t * step
@@ -136,9 +140,8 @@ class L2SVMProblem:
         return LinearSVM(w.numpy(), self.classes, converged)
 
     def _preconditioner(self, c: float):
-        """float32 v ↦ P⁻¹ v for P = I + 2C X̃ᵀX̃, by Cholesky (primal) or Woodbury (more features than
-        rows); factored in float64. The primal solves run in float32 (CG's precision, see ``__init__``);
-        Woodbury's difference of two nearly equal terms stays float64 (float32 cancels to garbage there)."""
+        """v ↦ P⁻¹ v for P = I + 2C X̃ᵀX̃, by Cholesky (primal; applied in float32, CG's precision
+        there, see ``__init__``) or Woodbury (more features than rows; float64)."""
         eye = torch.eye(self.gram.shape[0], dtype=torch.float64)
         factor = torch.linalg.cholesky(eye + 2.0 * c * self.gram)
         if self.primal:  # two triangular solves: ~2.5× faster than cholesky_solve here (measured)
@@ -146,11 +149,7 @@ class L2SVMProblem:
             return lambda v: torch.linalg.solve_triangular(upper, torch.linalg.solve_triangular(
                 lower, v, upper=False), upper=True)
         x, xt = self.x, self.xt  # P⁻¹ = I − 2C X̃ᵀ (I + 2C X̃X̃ᵀ)⁻¹ X̃
-
-        def woodbury(v):
-            v = v.double()
-            return (v - 2.0 * c * (xt @ torch.cholesky_solve(x @ v, factor))).float()
-        return woodbury
+        return lambda v: v - 2.0 * c * (xt @ torch.cholesky_solve(x @ v, factor))
 
 
 def _norms(t: torch.Tensor) -> torch.Tensor:
