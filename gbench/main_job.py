@@ -36,8 +36,8 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 
 # Suites of one group share trained models or are short; each group is one lane. Beside them: the
-# seconds each suite's main selection took at the quick preset in a two-lane run on 2 cores (before
-# the SVM solver's float32 products, which cut `features` to ~150 s); totals in the README.
+# seconds each suite's main selection took at the quick preset in a two-lane run on 2 cores (run 1 of
+# the README's main-job table; run 2, on a slower machine, took 1.4-1.7x these in every suite).
 LANES: tuple[tuple[str, ...], ...] = (
     # generation 251 s (GAN, DCGAN, VAE on digits), features 214 s (its DCGAN is generation's), likelihood
     # 209 s (two VAEs), truncation 159 s (StyleGAN on digits), ablation 0 s (no model at quick: see README)
