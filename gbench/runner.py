@@ -135,12 +135,12 @@ def run_suites(req: RunRequest, suites, device: torch.device) -> list[Record]:
     if not publish:
         results = launch.scratch_results(runs)
     progress = req.progress and publish
-    main_job = req.suite == "main"
+    is_main = req.suite == "main"
     records: list[Record] = []
     fitted: dict = {}  # trained models shared between the suites of one run (gbench.fit)
     for suite in suites:
-        models = suite.main_models if main_job and suite.main_models is not None else None
-        datasets = (suite.main_datasets or {}).get(req.profile) if main_job else None
+        models = suite.main_models if is_main and suite.main_models is not None else None
+        datasets = (suite.main_datasets or {}).get(req.profile) if is_main else None
         if req.models is not None:
             models = tuple(req.models)
         ctx = RunContext(
