@@ -15,7 +15,7 @@ section). The suites are therefore dealt into lanes:
   train a directory twice).
 * The groups are balanced by the measured CPU seconds of each suite's main
   selection at one thread (the numbers beside :data:`LANES`); a suite not
-  listed (a new one) joins the lane with less work.
+  listed (a new one) joins the lane with the fewest suites.
 * Each lane writes its records and markdown under the records files' locks
   (:mod:`gbench.records`), as concurrent runs always do; the parent returns
   every lane's records in the suites' order for the summary.
@@ -72,7 +72,9 @@ def lanes(names: list[str], cores: int) -> list[list[str]]:
 
 def parallel(req, device: torch.device) -> bool:
     """Whether ``req`` runs in lanes: the main job, CPU, not under torchrun, two or more cores."""
-    under_torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    from gbench.launch import requested_world_size
+
+    under_torchrun = requested_world_size() > 1
     return req.suite == "main" and device.type == "cpu" and not under_torchrun and usable_cores() >= 2
 
 
