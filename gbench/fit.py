@@ -67,7 +67,7 @@ def model_dir(ctx, model: str, dataset: str, variant: str = "") -> Path:
 
 def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True, variant: str = "",
         overrides: Mapping[str, Any] | None = None, conditions: torch.Tensor | None = None,
-        num_conditions: int | None = None) -> Fitted:
+        num_conditions: int | None = None, averaged: bool = True) -> Fitted:
     """The zoo model ``model`` trained (or resumed) on ``train``, or its starting weights.
 
     Args:
@@ -85,6 +85,11 @@ def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True,
         variant, overrides: an ablation — the preset's config with ``overrides``
             (:func:`zoo.models.with_overrides`) in its own directory named by
             ``variant`` (both or neither).
+        averaged: False returns the trained run's live weights, those its EMA of
+            G (``TrainConfig.ema_decay``) was averaging, read from its final
+            checkpoint. They are what the same run with the EMA off trains: the
+            average reads the training weights and never feeds back into them
+            (bit-identical, tested), so the no-EMA ablation needs no training.
 
     Raises:
         GbenchError: a conditional model on unlabelled data, or a checkpoint in
@@ -93,11 +98,15 @@ def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True,
     from zoo.models import MODELS, with_overrides
     from zoo.train import CheckpointMismatch, init_weights
     from zoo.train import train as run_trainer
+    from zoo.train.checkpoint import load_state
+    from zoo.train.trainer import CHECKPOINT
     from zoo.train.distributed import rank_and_world
 
     if bool(variant) != bool(overrides):
         raise GbenchError(f"{model}: a variant needs overrides and overrides need a variant name")
-    key = (model, dataset, trained, variant)
+    if not averaged and (variant or not trained):
+        raise GbenchError(f"{model}: live (un-averaged) weights exist only for the trained preset run")
+    key = (model, dataset, trained, variant, averaged)
     if key in ctx.fitted:
         return ctx.fitted[key]
     spec = MODELS.get(model)
@@ -128,6 +137,8 @@ def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True,
         last = ", ".join(f"{k} {v:.3g}" for k, v in (history[-1] if history else {}).items() if k.endswith("loss"))
         ctx.say(f"{name} on {dataset}: {config.train.steps} steps ready in {time.perf_counter() - t0:.1f} s"
                 + (f" ({last})" if last else ""))
+        if not averaged:  # the final checkpoint keeps the live weights; the trainer ended on the average
+            net.load_state_dict(load_state(where / CHECKPOINT)["model"])
     else:
         init_weights(net.to(ctx.device), ctx.seed)
     net.to(ctx.device).eval()

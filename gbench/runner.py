@@ -141,12 +141,14 @@ def run_suites(req: RunRequest, suites, device: torch.device) -> list[Record]:
     for suite in suites:
         models = suite.main_models if is_main and suite.main_models is not None else None
         datasets = (suite.main_datasets or {}).get(req.profile) if is_main else None
+        variants = suite.main_variants if is_main else None
         if req.models is not None:
             models = tuple(req.models)
         ctx = RunContext(
             suite=suite.name, profile=req.profile, preset=req.preset, seed=req.seed, device=device,
             runs_dir=runs, results_dir=results, figures_dir=results.parent / "figures",
             data_root=req.data_root, download=req.download, progress=progress, models=models, datasets=datasets,
+            variants=variants,
             allow_unverified=req.allow_unverified, weights=req.weights, extractor=req.extractor, fitted=fitted,
         )
         t0 = time.perf_counter()

@@ -11,6 +11,7 @@ from gbench.runner import RunRequest, run
 from gbench.suites import RunContext
 from gbench.suites import ablation
 from zoo.models import MODELS, with_overrides
+from zoo.train.checkpoint import load_state
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +96,48 @@ def test_claims_compare_each_variant_with_the_full_model():
     assert not any("no-pixelnorm" in line for line in lines)  # not measured: no line
 
 
-def test_main_job_selects_no_model_and_says_so(tmp_path):
-    ctx = RunContext(suite="ablation", profile="embedded", preset="smoke", seed=0, device=torch.device("cpu"),
-                     runs_dir=tmp_path / "runs", results_dir=tmp_path / "results", figures_dir=tmp_path / "figures",
-                     progress=False, models=ablation.SUITE.main_models)
+def test_the_main_job_scores_stylegan_full_and_no_ema_without_another_training(smoke):
+    root, _ = smoke
+    ctx = _ctx(root)
+    ctx.models, ctx.variants = ablation.SUITE.main_models, ablation.SUITE.main_variants
     ablation.run(ctx)
-    (r,) = ctx.records
-    assert r.status == "unavailable" and "run `gbench run --suite ablation`" in r.reason
+    assert {(r.model, r.variant) for r in ctx.records} == {("stylegan", "full"), ("stylegan", "no-ema")}
+    assert all(r.status == "ok" for r in ctx.records)
+    assert not list((root / "runs" / "models").glob("*/*/*/*/seed0-no-ema"))  # never trained, in any run
+
+
+@pytest.mark.parametrize("name", ["progan", "stylegan", "biggan"])
+def test_a_no_ema_training_ends_on_the_full_runs_live_weights(tmp_path, one_thread, name):
+    """The premise of ablation.LIVE: averaging never feeds back into training, so switching it off
+    trains the very weights the full run's EMA was averaging (bit for bit, samples grids included)."""
+    from zoo.train import init_weights, train
+
+    spec = MODELS.get(name)
+    images = torch.randint(0, 256, (64, 1, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    labels = torch.arange(64) % 10 if spec.conditional else None
+    off = next(o for v, o, _ in ablation.ABLATIONS[name] if v == ablation.LIVE)
+    finals = {}
+    for tag, overrides in (("full", {}), ("off", off)):
+        config = spec.make_config("smoke", (1, 32, 32), 10 if spec.conditional else None)
+        config = with_overrides(config, {"train.steps": 6, "train.sample_every": 2, **overrides})
+        net = spec.build(config)
+        init_weights(net, 0)
+        train(net, config, images, labels, tmp_path / tag, "cpu", 0, progress=False)
+        finals[tag] = net.state_dict()
+    live = load_state(tmp_path / "full" / "checkpoint.safetensors")["model"]
+    assert finals["off"].keys() == live.keys()
+    assert all(torch.equal(finals["off"][k], live[k]) for k in live)
+    assert any(not torch.equal(finals["full"][k], live[k]) for k in live)  # the full run did average
+
+
+def test_fit_gives_the_live_weights_of_the_trained_run_only(smoke):
+    root, _ = smoke
+    ctx = _ctx(root)
+    train = DATASETS.get("digits")("train")
+    live = fit(ctx, "stylegan", "digits", train, averaged=False).model.state_dict()
+    averaged = fit(ctx, "stylegan", "digits", train).model.state_dict()
+    stored = load_state(model_dir(ctx, "stylegan", "digits") / "checkpoint.safetensors")["model"]
+    assert all(torch.equal(live[k], stored[k]) for k in stored)
+    assert any(not torch.equal(averaged[k], stored[k]) for k in stored)
+    with pytest.raises(GbenchError, match="live"):
+        fit(ctx, "stylegan", "digits", train, trained=False, averaged=False)

@@ -112,3 +112,17 @@ def test_a_dataset_selection_skips_the_other_datasets(tmp_path):
                      progress=False, datasets=("digits",))
     assert [name for name, _, _ in ctx.splits(("digits", "scenes"))] == ["digits"]
     assert ctx.records == []
+
+
+def test_the_main_jobs_variant_selection_reaches_the_suite(tmp_path, one_thread):
+    """Suite.main_variants: the main job's likelihood run scores the binary discretization only,
+    and `--suite likelihood` itself keeps both."""
+    from gbench.runner import run_suites
+
+    suite = SUITES.get("likelihood")
+    assert suite.main_variants == ("binary",)
+    req = RunRequest(suite="main", preset="smoke", device="cpu", runs=tmp_path / "runs",
+                     results=tmp_path / "lb" / "results", progress=False)
+    records = run_suites(req, [suite], torch.device("cpu"))
+    assert {r.variant for r in records} == {"binary"}
+    assert {r.model for r in records} == {"vae", "independent-pixels"}

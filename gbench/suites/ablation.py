@@ -21,8 +21,11 @@ scored with the dataset's extractor:
 The variant column names the switch (``no-mbstd`` …; ``full`` is the model
 with every trick); each record's protocol holds the overrides. One figure
 per model: 8 samples (same seed) per variant row. Datasets: digits (32×32)
-in the embedded profile, CIFAR-10 in the paper profile — 17 trainings at
-the preset, so not part of the CPU main job.
+in the embedded profile, CIFAR-10 in the paper profile. ``no-ema`` is not
+trained: it is the full run's live generator, the weights its EMA was
+averaging (:data:`LIVE`), so the suite trains 14 variants, not 17. The CPU
+main job runs StyleGAN's ``full`` and ``no-ema`` rows, whose one training
+``truncation`` does too.
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ from gbench.suites.generation import reference_labels, references, sample
 from gbench.suites.truncation import Truncated
 
 FULL = "full"
+# The EMA reads G's training weights and never feeds back into them, so a run with it off trains exactly
+# the full run's live weights (bit-identical for ProGAN, StyleGAN and BigGAN: tests/test_ablation_suite.py).
+# This variant is therefore read from the full run's final checkpoint, not trained again.
+LIVE = "no-ema"
 # model → ((variant, overrides, the paper's claim for it), ...); the claim's metric and direction are in EXPECTED
 ABLATIONS = {
     "progan": (
@@ -98,10 +105,6 @@ register_metric(MetricSpec(
 
 def run(ctx: RunContext) -> None:
     models = ctx.selected(MODELS)
-    if not models:  # the main job (main_models = ()): say why there are no numbers rather than write nothing
-        ctx.emit([ctx.record("all", "-", "all", None, reason="no model selected: the ablations train 17 models; "
-                             "run `gbench run --suite ablation`")])
-        return
     for dataset, train, test, extractor, reference in references(ctx, DATASETS_BY_PROFILE[ctx.profile]):
         distance = _ppl_distance(ctx, extractor) if any(m in PPL_SPACES for m in models) else None
         for name in models:
@@ -127,11 +130,17 @@ def _run_model(ctx, dataset, name, train, test, reference, extractor, distance):
         ctx.emit([ctx.record(name, dataset, "all", None, reason=f"{dataset} has no labels for a conditional model")])
         return
     labels = reference_labels(ctx, test) if ZOO.get(name).conditional else None
+    variants = ctx.selected_variants((FULL, *(v for v, _, _ in ABLATIONS[name])))
     rows, examples = [], []
     for variant, overrides, _ in ((FULL, {}, ""), *ABLATIONS[name]):
+        if variant not in variants:
+            continue
         t0 = time.perf_counter()
-        ablated = {"variant": variant, "overrides": overrides} if overrides else {}  # full: generation's model
-        model = fit(ctx, name, dataset, train, **ablated).model
+        if variant == LIVE:  # the full run's live weights: what a no-EMA run trains (gbench.fit, averaged=False)
+            model = fit(ctx, name, dataset, train, averaged=False).model
+        else:  # full: generation's model; a variant: its own training
+            ablated = {"variant": variant, "overrides": overrides} if overrides else {}
+            model = fit(ctx, name, dataset, train, **ablated).model
         fake = sample(model, len(test), ctx.seed, labels, ctx.device)
         common = dict(variant=variant, n_real=reference.n, n_fake=len(fake), extractor=extractor)
         new = records_for(ctx, name, dataset, score_images(extractor, reference, fake, SCORES, seed=ctx.seed),
@@ -146,7 +155,6 @@ def _run_model(ctx, dataset, name, train, test, reference, extractor, distance):
         examples.append(fake[:EXAMPLES])
         ctx.say(f"{name} ({variant}) on {dataset}: scored in {time.perf_counter() - t0:.1f} s")
     path, rel = ctx.figure_path(f"{dataset}_{name}_{ctx.preset}_ablation.png")
-    variants = [FULL] + [v for v, _, _ in ABLATIONS[name]]
     save_grid(torch.cat(examples), path, nrow=EXAMPLES,
               title=f"{name} on {dataset} (preset {ctx.preset}, seed {ctx.seed}), one row per variant: "
                     + ", ".join(variants))
@@ -199,13 +207,15 @@ SUITE = Suite(
         "off at a time, trained at the preset with the same seed on the same data, then scored against the test "
         "split: FID, KID, precision/recall; perceptual path length in Z and W, full and end-point (ProGAN, "
         "StyleGAN; LPIPS-VGG when its weights resolve, else the domain evaluator's features — recorded); FID of "
-        f"BigGAN samples truncated at t = {TRUNCATION:g}. Not in the `main` job: 17 trainings."),
+        f"BigGAN samples truncated at t = {TRUNCATION:g}. `no-ema` is the full run's live generator (no training "
+        "of its own: the average never feeds back into training)."),
     leaderboard="ablation.md",
     datasets=DATASETS_BY_PROFILE,
     models=MODELS,
     metrics=(*SCORES, "fid_truncated", *(metric_name(s, m) for s in ("z", "w") for m in ("full", "end"))),
     run=run,
-    main_models=(),
+    main_models=("stylegan",),  # its full run is truncation's StyleGAN: the main job's two rows train nothing more
+    main_variants=(FULL, LIVE),
     variant_label="ablation",
     sections=claims,
 )

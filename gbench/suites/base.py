@@ -44,6 +44,7 @@ class RunContext:
     progress: bool = True
     models: tuple[str, ...] | None = None   # a selection of the suite's models (None: all)
     datasets: tuple[str, ...] | None = None  # a selection of the profile's datasets (None: all; the main job's)
+    variants: tuple[str, ...] | None = None  # a selection of the suite's variants (None: all; the main job's)
     allow_unverified: bool = False
     weights: Path | None = None
     extractor: str | None = None  # overrides the profile's extractor (`gbench run --extractor`)
@@ -137,6 +138,10 @@ class RunContext:
     def selected(self, models: tuple[str, ...]) -> tuple[str, ...]:
         return models if self.models is None else tuple(m for m in models if m in self.models)
 
+    def selected_variants(self, variants: tuple[str, ...]) -> tuple[str, ...]:
+        """``variants`` (a suite's own, in its order) that this run selects (a suite's main_variants)."""
+        return variants if self.variants is None else tuple(v for v in variants if v in self.variants)
+
     def say(self, message: str) -> None:
         """One progress line (when progress is on)."""
         if self.progress:
@@ -160,6 +165,8 @@ class Suite:
         main_models: the CPU-sized selection the ``main`` meta-suite runs.
         main_datasets: profile → the datasets the ``main`` meta-suite runs
             (a profile not listed, or None: all of ``datasets``).
+        main_variants: the variants the ``main`` meta-suite runs, for a suite
+            whose variants are separate trainings (None: all).
         presets: presets it supports.
         rows: table row order when it differs from ``models`` (extra rows
             such as the real-data floor and ``<model>@init``).
@@ -182,6 +189,7 @@ class Suite:
     run: Callable[[RunContext], None]
     main_models: tuple[str, ...] | None = None
     main_datasets: dict[str, tuple[str, ...]] | None = None
+    main_variants: tuple[str, ...] | None = None
     presets: tuple[str, ...] = PRESETS
     rows: tuple[str, ...] = ()
     row_label: str = "model"
