@@ -36,15 +36,16 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 
 # Suites of one group share trained models or are short; each group is one lane. Beside them: the
-# seconds each suite's main selection took at the quick preset in a two-lane run on 2 cores (run 1 of
-# the README's main-job table; run 2, on a slower machine, took 1.4-1.7x these in every suite).
+# seconds each suite's main selection is expected to take at the quick preset in a two-lane run on
+# 2 cores (the README's main-job runs measure them).
 LANES: tuple[tuple[str, ...], ...] = (
-    # generation 251 s (GAN, DCGAN, VAE on digits), features 214 s (its DCGAN is generation's), likelihood
-    # 209 s (two VAEs), truncation 159 s (StyleGAN on digits), ablation 0 s (no model at quick: see README)
-    ("generation", "features", "likelihood", "truncation", "ablation"),
-    # sr 438 s (SRResNet), disentanglement 282 s (VAE and β-TCVAE), inpainting 51 s (the fills), corruption
-    # 13 s; shapes3d and conditional 0 s (no model at quick: see README)
-    ("sr", "disentanglement", "inpainting", "corruption", "shapes3d", "conditional"),
+    # generation (GAN, DCGAN, VAE on digits), features (its DCGAN is generation's), likelihood (the binary
+    # VAE), truncation (StyleGAN on digits), ablation (truncation's StyleGAN: full and no-ema, no training),
+    # inpainting (the fills), corruption
+    ("generation", "features", "likelihood", "truncation", "ablation", "inpainting", "corruption"),
+    # sr (SRResNet), disentanglement (VAE and β-TCVAE on dSprites); shapes3d and conditional have no model
+    # in the main job (see README)
+    ("sr", "disentanglement", "shapes3d", "conditional"),
 )
 
 
