@@ -13,7 +13,7 @@ section). The suites are therefore dealt into lanes:
   (:mod:`gbench.fit` keys model directories by model, dataset, profile,
   preset and seed; its training lock makes any other process wait rather than
   train a directory twice).
-* The groups are balanced by the measured CPU seconds of each suite's main
+* The groups are balanced by the measured seconds of each suite's main
   selection at one thread (the numbers beside :data:`LANES`); a suite not
   listed (a new one) joins the lane with the fewest suites.
 * Each lane writes its records and markdown under the records files' locks
@@ -36,16 +36,16 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 
 # Suites of one group share trained models or are short; each group is one lane. Beside them: the
-# seconds each suite's main selection is expected to take at the quick preset in a two-lane run on
-# 2 cores (the README's main-job runs measure them).
+# seconds each suite's main selection took at the quick preset in a two-lane run on 2 cores (the first
+# run in the README's main-job section); the lanes are balanced on them.
 LANES: tuple[tuple[str, ...], ...] = (
-    # generation (GAN, DCGAN, VAE on digits), features (its DCGAN is generation's), likelihood (the binary
-    # VAE), truncation (StyleGAN on digits), ablation (truncation's StyleGAN: full and no-ema, no training),
-    # inpainting (the fills), corruption
-    ("generation", "features", "likelihood", "truncation", "ablation", "inpainting", "corruption"),
-    # sr (SRResNet), disentanglement (VAE and β-TCVAE on dSprites); shapes3d and conditional have no model
-    # in the main job (see README)
-    ("sr", "disentanglement", "shapes3d", "conditional"),
+    # generation 348 s (GAN, DCGAN, VAE on digits), features 42 s (its DCGAN is generation's), likelihood
+    # 122 s (the binary VAE), disentanglement 388 s (VAE and β-TCVAE on dSprites)
+    ("generation", "features", "likelihood", "disentanglement"),
+    # sr 531 s (SRResNet), truncation 227 s (StyleGAN on digits), ablation 53 s (truncation's StyleGAN: full
+    # and no-ema, no training), inpainting 64 s (the fills), corruption 17 s; shapes3d and conditional 0 s
+    # (no model in the main job: see README)
+    ("sr", "truncation", "ablation", "inpainting", "corruption", "shapes3d", "conditional"),
 )
 
 
