@@ -39,11 +39,11 @@ import torch
 # seconds each suite's main selection took at the quick preset in a two-lane run on 2 cores (the first
 # run in the README's main-job section); the lanes are balanced on them.
 LANES: tuple[tuple[str, ...], ...] = (
-    # generation 348 s (GAN, DCGAN, VAE on digits), features 42 s (its DCGAN is generation's), likelihood
-    # 122 s (the binary VAE), disentanglement 388 s (VAE and β-TCVAE on dSprites)
+    # generation 311 s (GAN, DCGAN, VAE on digits), features 38 s (its DCGAN is generation's), likelihood
+    # 111 s (the binary VAE), disentanglement 297 s (VAE and β-TCVAE on dSprites)
     ("generation", "features", "likelihood", "disentanglement"),
-    # sr 531 s (SRResNet), truncation 227 s (StyleGAN on digits), ablation 53 s (truncation's StyleGAN: full
-    # and no-ema, no training), inpainting 64 s (the fills), corruption 17 s; shapes3d and conditional 0 s
+    # sr 497 s (SRResNet), truncation 196 s (StyleGAN on digits), ablation 49 s (truncation's StyleGAN: full
+    # and no-ema, no training), inpainting 50 s (the fills), corruption 13 s; shapes3d and conditional 0 s
     # (no model in the main job: see README)
     ("sr", "truncation", "ablation", "inpainting", "corruption", "shapes3d", "conditional"),
 )
