@@ -96,10 +96,8 @@ def fit(ctx, model: str, dataset: str, train: ImageSet, *, trained: bool = True,
             the model's directory that does not match (config, seed or data).
     """
     from zoo.models import MODELS, with_overrides
-    from zoo.train import CheckpointMismatch, init_weights
+    from zoo.train import CHECKPOINT, CheckpointMismatch, init_weights, load_state
     from zoo.train import train as run_trainer
-    from zoo.train.checkpoint import load_state
-    from zoo.train.trainer import CHECKPOINT
     from zoo.train.distributed import rank_and_world
 
     if bool(variant) != bool(overrides):

@@ -11,7 +11,7 @@ from gbench.runner import RunRequest, run
 from gbench.suites import RunContext
 from gbench.suites import ablation
 from zoo.models import MODELS, with_overrides
-from zoo.train.checkpoint import load_state
+from zoo.train import CHECKPOINT, load_state
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_the_main_job_scores_stylegan_full_and_no_ema_without_another_training(s
 def test_a_no_ema_training_ends_on_the_full_runs_live_weights(tmp_path, one_thread, name):
     """The premise of ablation.LIVE: averaging never feeds back into training, so switching it off
     trains the very weights the full run's EMA was averaging (bit for bit, samples grids included)."""
-    from zoo.train import init_weights, train
+    from zoo.train import train
 
     spec = MODELS.get(name)
     images = torch.randint(0, 256, (64, 1, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
@@ -120,11 +120,10 @@ def test_a_no_ema_training_ends_on_the_full_runs_live_weights(tmp_path, one_thre
     for tag, overrides in (("full", {}), ("off", off)):
         config = spec.make_config("smoke", (1, 32, 32), 10 if spec.conditional else None)
         config = with_overrides(config, {"train.steps": 6, "train.sample_every": 2, **overrides})
-        net = spec.build(config)
-        init_weights(net, 0)
+        net = spec.build(config)  # the trainer sets seed 0's starting weights
         train(net, config, images, labels, tmp_path / tag, "cpu", 0, progress=False)
         finals[tag] = net.state_dict()
-    live = load_state(tmp_path / "full" / "checkpoint.safetensors")["model"]
+    live = load_state(tmp_path / "full" / CHECKPOINT)["model"]
     assert finals["off"].keys() == live.keys()
     assert all(torch.equal(finals["off"][k], live[k]) for k in live)
     assert any(not torch.equal(finals["full"][k], live[k]) for k in live)  # the full run did average
@@ -136,7 +135,7 @@ def test_fit_gives_the_live_weights_of_the_trained_run_only(smoke):
     train = DATASETS.get("digits")("train")
     live = fit(ctx, "stylegan", "digits", train, averaged=False).model.state_dict()
     averaged = fit(ctx, "stylegan", "digits", train).model.state_dict()
-    stored = load_state(model_dir(ctx, "stylegan", "digits") / "checkpoint.safetensors")["model"]
+    stored = load_state(model_dir(ctx, "stylegan", "digits") / CHECKPOINT)["model"]
     assert all(torch.equal(live[k], stored[k]) for k in stored)
     assert any(not torch.equal(averaged[k], stored[k]) for k in stored)
     with pytest.raises(GbenchError, match="live"):

@@ -115,8 +115,7 @@ def test_a_dataset_selection_skips_the_other_datasets(tmp_path):
 
 
 def test_the_main_jobs_variant_selection_reaches_the_suite(tmp_path, one_thread):
-    """Suite.main_variants: the main job's likelihood run scores the binary discretization only,
-    and `--suite likelihood` itself keeps both."""
+    """Suite.main_variants: the main job's likelihood run scores the binary discretization only."""
     from gbench.runner import run_suites
 
     suite = SUITES.get("likelihood")
