@@ -39,13 +39,14 @@ import torch
 # seconds each suite's main selection took at the quick preset in a two-lane run on 2 cores (the first
 # run in the README's main-job section); the lanes are balanced on them.
 LANES: tuple[tuple[str, ...], ...] = (
-    # generation 311 s (GAN, DCGAN, VAE on digits), features 38 s (its DCGAN is generation's), likelihood
-    # 111 s (the binary VAE), disentanglement 297 s (VAE and β-TCVAE on dSprites)
-    ("generation", "features", "likelihood", "disentanglement"),
-    # sr 497 s (SRResNet), truncation 196 s (StyleGAN on digits), ablation 49 s (truncation's StyleGAN: full
-    # and no-ema, no training), inpainting 50 s (the fills), corruption 13 s; shapes3d and conditional 0 s
-    # (no model in the main job: see README)
-    ("sr", "truncation", "ablation", "inpainting", "corruption", "shapes3d", "conditional"),
+    # generation 117 s (GAN, DCGAN, VAE on digits), features 19 s (its DCGAN is generation's), likelihood
+    # 47 s (the binary VAE), disentanglement 145 s (VAE and β-TCVAE on dSprites), conditional 309 s (SPADE
+    # and its baseline on scenes), corruption 8 s: 644 s
+    ("generation", "features", "likelihood", "disentanglement", "conditional", "corruption"),
+    # sr 201 s (SRResNet), truncation 74 s (StyleGAN on digits), ablation 22 s (truncation's StyleGAN: full
+    # and no-ema, no training), inpainting 180 s (the patch-discriminator GAN and its global-only ablation on
+    # natural patches, and the fills), shapes3d 234 s (3D-GAN on 32³ voxels): 710 s
+    ("sr", "truncation", "ablation", "inpainting", "shapes3d"),
 )
 
 

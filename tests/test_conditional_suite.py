@@ -76,10 +76,13 @@ def test_claims_say_which_findings_hold():
     assert "does NOT hold" in next(line for line in lines if "fid `spade`" in line)  # a tie is not a win
 
 
-def test_main_job_selects_no_model_and_says_so(tmp_path):
+def test_the_main_job_runs_the_spade_pair_and_checks_its_claim(tmp_path, one_thread):
+    """The main job's selection: the floor and the two layout models, scored, with SPADE's claim lines."""
     ctx = RunContext(suite="conditional", profile="embedded", preset="smoke", seed=0, device=torch.device("cpu"),
                      runs_dir=tmp_path / "runs", results_dir=tmp_path / "results", figures_dir=tmp_path / "figures",
                      progress=False, models=conditional.SUITE.main_models)
     conditional.run(ctx)
-    (r,) = ctx.records
-    assert r.status == "unavailable" and "run `gbench run --suite conditional`" in r.reason
+    assert {r.model for r in ctx.records} == {"real-data", "spade-baseline", "spade"}
+    assert all(r.status == "ok" for r in ctx.records if r.metric in ("fid", "layout_miou"))
+    lines = [line for line in conditional.claims(ctx.records) if line.startswith("- ")]
+    assert len(lines) == 2 and all(line.startswith("- SPADE beats") for line in lines)

@@ -155,3 +155,16 @@ def test_paper_profile_reads_the_folders_and_names_the_missing_ones(tmp_path, no
     fid = [r for r in paris if r.metric == "fid"]
     assert fid and all(r.status == "unavailable" and "(3 ≤ 136: a singular covariance)" in r.reason for r in fid)
     assert all(r.status == "ok" for r in paris if r.metric in METRIC_NAMES)
+
+
+def test_the_main_job_trains_both_discriminators_on_natural_only(tmp_path, one_thread, no_weights):
+    """The main job's selection (main_models, main_datasets): `natural` only, every row including the GAN
+    and its global-only ablation, so that both of the paper's claims are checked on its records."""
+    suite = SUITES.get("inpainting")
+    ctx = _ctx(tmp_path, models=suite.main_models, datasets=suite.main_datasets["embedded"])
+    inpainting.run(ctx)
+    scored = [r for r in ctx.records if r.status == "ok"]
+    assert {r.dataset for r in ctx.records} == {"natural"}
+    assert {inpainting.GAN, inpainting.ABLATION, "mean-fill", "biharmonic"} <= {r.model for r in scored}
+    lines = "\n".join(inpainting.claims(ctx.records))
+    assert lines.count("global-only ablation:") == 2 and lines.count("beats biharmonic") == 3  # no FID: no extractor

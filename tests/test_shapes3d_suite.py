@@ -106,13 +106,14 @@ def test_claims_say_plainly_when_3d_gan_does_not_beat_the_baseline():
     assert len(lines) == 4  # metrics without both rows are left out
 
 
-def test_main_job_selects_no_model_and_says_so(tmp_path):
+def test_the_main_job_runs_3d_gan_against_its_baseline(tmp_path, one_thread):
+    """The main job's selection: 3D-GAN, the Bernoulli baseline and the floor, with the claim lines."""
     ctx = RunContext(suite="shapes3d", profile="embedded", preset="smoke", seed=0, device=torch.device("cpu"),
                      runs_dir=tmp_path / "runs", results_dir=tmp_path / "results", figures_dir=tmp_path / "figures",
                      progress=False, models=shapes3d.SUITE.main_models)
     shapes3d.run(ctx)
-    (r,) = ctx.records
-    assert r.status == "unavailable" and "run `gbench run --suite shapes3d`" in r.reason
+    assert {r.model for r in ctx.records} == {"real-data", "3d-gan", "bernoulli"}
+    assert sum(line.startswith("- 3D-GAN beats") for line in shapes3d.claims(ctx.records)) == 6
 
 
 def test_paper_profile_without_a_data_root_says_why(tmp_path):

@@ -120,9 +120,7 @@ class RunContext:
         from gbench.data import DATASETS
         from gbench.errors import GbenchError
 
-        for name in names:
-            if self.datasets is not None and name not in self.datasets:
-                continue  # not in this run's selection (a suite's main_datasets): no record, nothing missing
+        for name in self.selected_datasets(names):  # the others are not missing, just not in this run: no record
             spec = DATASETS.get(name)
             ok, why = spec.availability(self.data_root)
             if ok:
@@ -137,6 +135,10 @@ class RunContext:
 
     def selected(self, models: tuple[str, ...]) -> tuple[str, ...]:
         return models if self.models is None else tuple(m for m in models if m in self.models)
+
+    def selected_datasets(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """``names`` (a suite's datasets, in its order) that this run selects (a suite's main_datasets)."""
+        return tuple(names) if self.datasets is None else tuple(n for n in names if n in self.datasets)
 
     def selected_variants(self, variants: tuple[str, ...]) -> tuple[str, ...]:
         """``variants`` (a suite's own, in its order) that this run selects (a suite's main_variants)."""

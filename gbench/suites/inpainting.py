@@ -148,7 +148,7 @@ def run(ctx: RunContext) -> None:
         ctx.emit([ctx.record("all", "-", "all", None, reason="no model selected")])
         return
     lpips, lpips_reason = load_lpips(ctx)
-    for dataset in DATASETS_BY_PROFILE[ctx.profile]:
+    for dataset in ctx.selected_datasets(DATASETS_BY_PROFILE[ctx.profile]):
         extractor, fid_reason = _extractor(ctx, dataset)
         n_test = max(protocol.n_test, extractor.feature_dim + 1 if extractor is not None else 0)
         data = _data(ctx, dataset, protocol, n_test)
@@ -323,7 +323,8 @@ SUITE = Suite(
     metrics=("psnr_hole", "ssim_hole", "l1_hole", "fid", "lpips", "psnr_valid", "ssim_valid", "l1_valid",
              "ms_per_image"),
     run=run,
-    main_models=tuple(FILLS),  # the GAN and its ablation train for minutes: `gbench run --suite inpainting`
+    main_models=MODELS,  # the headline: the patch discriminator against the global-only ablation, and the fills
+    main_datasets={"embedded": ("natural",)},  # where the claim is checked without an extractor; scenes: the suite
     variant_label="holes",
     side_metrics=("all",),
     sections=claims,
