@@ -136,6 +136,14 @@ class RunContext:
     def selected(self, models: tuple[str, ...]) -> tuple[str, ...]:
         return models if self.models is None else tuple(m for m in models if m in self.models)
 
+    def none_selected(self, models: tuple[str, ...], hint: str = "") -> bool:
+        """True when this run selects none of ``models`` (a --models list for other suites), after one
+        'unavailable' record saying so: a suite with nothing to run says why rather than write nothing."""
+        if self.selected(models):
+            return False
+        self.emit([self.record("all", "-", "all", None, reason="no model selected" + (f": {hint}" if hint else ""))])
+        return True
+
     def selected_datasets(self, names: tuple[str, ...]) -> tuple[str, ...]:
         """``names`` (a suite's datasets, in its order) that this run selects (a suite's main_datasets)."""
         return tuple(names) if self.datasets is None else tuple(n for n in names if n in self.datasets)

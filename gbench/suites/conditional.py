@@ -142,8 +142,7 @@ def _paper(ctx, dataset: str) -> Conditional:
 
 
 def run(ctx: RunContext) -> None:
-    if not ctx.selected(MODELS):
-        ctx.emit([ctx.record("all", "-", "all", None, reason="no model selected")])
+    if ctx.none_selected(MODELS):
         return
     for dataset in DATASETS_BY_PROFILE[ctx.profile]:
         extractor = load_profile_extractor(ctx, dataset)

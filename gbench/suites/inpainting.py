@@ -144,8 +144,7 @@ def network_fill(model, device: torch.device, images: torch.Tensor, masks: torch
 def run(ctx: RunContext) -> None:
     protocol = PROTOCOLS[ctx.preset]
     rows = ctx.selected(MODELS)
-    if not rows:
-        ctx.emit([ctx.record("all", "-", "all", None, reason="no model selected")])
+    if ctx.none_selected(MODELS):
         return
     lpips, lpips_reason = load_lpips(ctx)
     for dataset in ctx.selected_datasets(DATASETS_BY_PROFILE[ctx.profile]):

@@ -212,8 +212,7 @@ def _records(ctx, row, dataset, values, reference, t0, extra=None, protocol=None
 
 
 def run(ctx: RunContext) -> None:
-    if not ctx.selected(MODELS):
-        ctx.emit([ctx.record("all", "-", "all", None, reason="no model selected")])
+    if ctx.none_selected(MODELS):
         return
     for dataset, train, test in ctx.splits(datasets(ctx.profile, ctx.preset)):
         _run_dataset(ctx, dataset, train, test)

@@ -90,9 +90,7 @@ class Truncated:
 
 def run(ctx: RunContext) -> None:
     models = ctx.selected(MODELS)
-    if not models:  # an empty selection: say why there are no numbers rather than write nothing
-        ctx.emit([ctx.record("all", "-", "all", None, reason="no model selected: run `gbench run --suite truncation` "
-                             "(StyleGAN and BigGAN)")])
+    if ctx.none_selected(MODELS, "run `gbench run --suite truncation` (StyleGAN and BigGAN)"):
         return
     for dataset, train, test, extractor, reference in references(ctx, DATASETS_BY_PROFILE[ctx.profile]):
         for name in models:
